@@ -1,0 +1,61 @@
+# Two commands: `make demo` and `make test`. Everything else here serves them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ROOT := $(abspath .)
+TOOLS := $(ROOT)/.tools
+UV := $(TOOLS)/bin/uv
+UV_VERSION := 0.13.8
+PYTHON ?= python3.11
+
+export PATH := $(TOOLS)/bin:$(PATH)
+export UV_SYSTEM_CERTS := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+
+.PHONY: help demo test install system venvs lint format stop clean
+
+help:
+	@echo "make demo   simulate the demo province, run the pipeline on DuckDB, serve dashboards and portal"
+	@echo "make test   the whole test suite (installs what is missing)"
+	@echo "make stop   stop the demo's Superset and CKAN"
+
+demo: install
+	@bash scripts/demo.sh
+
+test: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/pytest
+
+install: system venvs
+
+system:
+	@bash scripts/ensure-system.sh
+
+$(UV):
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 ($(PYTHON)) is required" >&2; exit 1; }
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# The core venv follows uv.lock; a stamp avoids re-syncing when nothing changed.
+.venv/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	@touch $@
+
+venvs: .venv/.synced | $(UV)
+	@bash services/superset/install.sh
+	@bash services/ckan/install.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+format:
+	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
+
+stop:
+	-.venv/bin/python -m govdata.services.ckan down
+	-.venv/bin/python -c "from govdata.services import superset; from govdata.settings import load_settings; superset.stop(load_settings())"
+
+clean: stop
+	rm -rf data dbt_project/target dbt_project/logs tests/artifacts

@@ -1,0 +1,175 @@
+"""``govdata``: the platform's command line. Every step prints what it did and how long it took."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from govdata import pipeline
+from govdata.settings import Settings, SettingsError, load_settings
+from simulator.generate import DEFAULT_END, DEFAULT_START
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+console = Console()
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _step(name: str, action: Callable[[], T]) -> T:
+    """Run a step; a known failure becomes one red line and exit code 1."""
+    started = time.monotonic()
+    try:
+        result = action()
+    except (RuntimeError, ValueError, OSError) as error:
+        console.print(f"[red]{name} failed:[/red] {error}")
+        raise typer.Exit(1) from None
+    console.print(f"[green]{name}[/green] done in {time.monotonic() - started:.1f} s")
+    return result
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+@app.command("simulate")
+def simulate_command(
+    out: Annotated[Path | None, typer.Option(help="Output directory [home/sources].")] = None,
+    scale: Annotated[float | None, typer.Option(help="1 = one province-year.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Same seed, same bytes.")] = None,
+    province: Annotated[str | None, typer.Option(help="Province code (2 digits).")] = None,
+    start: Annotated[str, typer.Option(help="First day (YYYY-MM-DD).")] = DEFAULT_START.isoformat(),
+    end: Annotated[str, typer.Option(help="Last day (YYYY-MM-DD).")] = DEFAULT_END.isoformat(),
+) -> None:
+    """Write the demo province's source-system exports."""
+    settings = _settings()
+    if province:
+        settings = settings.model_copy(update={"province_code": province})
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    with _progress() as progress:
+        days = progress.add_task("simulating days", total=(last - first).days + 1)
+        summary = _step(
+            "simulate",
+            lambda: pipeline.simulate_sources(
+                settings,
+                out,
+                scale,
+                seed,
+                first,
+                last,
+                on_day=lambda _: progress.advance(days),
+            ),
+        )
+    counts = ", ".join(f"{n:,} {what}" for what, n in summary.counts.items())
+    console.print(f"{summary.province_name}: {counts} → {summary.out}")
+
+
+def _ingest(settings: Settings) -> None:
+    with _progress() as progress:
+        task = progress.add_task("ingesting pages", total=None)
+        results = _step(
+            "ingest", lambda: pipeline.ingest(settings, on_page=lambda _: progress.advance(task))
+        )
+    table = Table("source", "read", "loaded", "rejected", "duplicate", "watermark", "seconds")
+    for r in results:
+        c = r.counts
+        table.add_row(
+            r.source,
+            f"{c.read:,}",
+            f"{c.loaded:,}",
+            f"{c.rejected:,}",
+            f"{c.duplicate:,}",
+            r.watermark_to or "",
+            f"{r.seconds:.1f}",
+        )
+    console.print(table)
+
+
+def _build(settings: Settings) -> None:
+    outcome = _step("build", lambda: pipeline.build(settings))
+    console.print(f"dbt build on {settings.target}: {outcome.dbt.nodes} nodes passed")
+    if outcome.serving_copy:
+        console.print(f"serving copy for readers: {outcome.serving_copy}")
+
+
+def _publish(settings: Settings) -> None:
+    results = _step("publish", lambda: pipeline.publish(settings))
+    for result in results:
+        console.print(f"published {result.summary()}")
+
+
+def _dashboards(settings: Settings) -> None:
+    url = _step("dashboards", lambda: pipeline.dashboards(settings))
+    console.print(f"dashboard: {url}")
+
+
+@app.command()
+def ingest() -> None:
+    """Bring every source's new records into the warehouse's raw layer."""
+    _ingest(_settings())
+
+
+@app.command()
+def build() -> None:
+    """Build and test the dbt models, then refresh the serving copy."""
+    _build(_settings())
+
+
+@app.command()
+def publish() -> None:
+    """Publish the declared open datasets to the CKAN portal."""
+    _publish(_settings())
+
+
+@app.command()
+def dashboards() -> None:
+    """Start or refresh Superset with the dashboards from superset_assets/."""
+    _dashboards(_settings())
+
+
+@app.command()
+def run(
+    simulate: Annotated[
+        bool, typer.Option(help="Regenerate the simulated sources first (simulator mode).")
+    ] = False,
+    publish: Annotated[bool, typer.Option(help="Publish to the CKAN portal.")] = True,
+    dashboards: Annotated[bool, typer.Option(help="Deploy the Superset dashboards.")] = True,
+) -> None:
+    """All steps in order: [simulate], ingest, build, publish, dashboards."""
+    settings = _settings()
+    started = time.monotonic()
+    missing = not (settings.sources_dir / "procedures" / "dossiers.jsonl").exists()
+    if settings.sources == "simulator" and (simulate or missing):
+        simulate_command(None, None, None, None, DEFAULT_START.isoformat(), DEFAULT_END.isoformat())
+    _ingest(settings)
+    _build(settings)
+    if publish:
+        _publish(settings)
+    if dashboards:
+        _dashboards(settings)
+    console.print(f"[bold green]run complete[/bold green] in {time.monotonic() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    app()

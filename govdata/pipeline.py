@@ -1,0 +1,103 @@
+"""The platform's steps, shared by the command line and the Airflow DAG.
+
+sources → ingest (raw) → build (dbt: staging, intermediate, marts) → publish (CKAN) and
+dashboards (Superset). Each step takes the settings and returns what it did, so the CLI can
+print it and Airflow can log it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from govdata.dbt import BuildResult, run_dbt
+from govdata.settings import Settings
+from govdata.warehouse import publish_serving_copy, session
+from ingestion.ledger import IngestResult, RunCounts
+from ingestion.procedures import ingest_dossiers
+from simulator.api import serving
+from simulator.generate import DEFAULT_END, DEFAULT_START, SimulationSummary, simulate
+
+
+class PipelineError(RuntimeError):
+    """A step cannot run as configured; the message says what to do."""
+
+
+def simulate_sources(
+    settings: Settings,
+    out: Path | None = None,
+    scale: float | None = None,
+    seed: int | None = None,
+    start: date = DEFAULT_START,
+    end: date = DEFAULT_END,
+    on_day: Callable[[date], None] | None = None,
+) -> SimulationSummary:
+    """Write the demo province's source exports (by default under home/sources)."""
+    return simulate(
+        out or settings.sources_dir,
+        scale=settings.simulator_scale if scale is None else scale,
+        seed=settings.simulator_seed if seed is None else seed,
+        province_code=settings.province_code,
+        start=start,
+        end=end,
+        on_day=on_day,
+    )
+
+
+@contextmanager
+def procedures_api(settings: Settings) -> Iterator[str]:
+    """The procedure system's API URL: the live one, or the simulator serving home/sources."""
+    if settings.sources == "live":
+        yield settings.procedures_api_url
+        return
+    if not (settings.sources_dir / "procedures" / "dossiers.jsonl").exists():
+        raise PipelineError(
+            f"no simulated sources under {settings.sources_dir}: run `govdata simulate` first, "
+            "or set GOVDATA_SOURCES=live and GOVDATA_PROCEDURES_API_URL"
+        )
+    with serving(settings.sources_dir, port=0) as url:
+        yield url
+
+
+def ingest(
+    settings: Settings, on_page: Callable[[RunCounts], None] | None = None
+) -> list[IngestResult]:
+    """Bring every source's new records into the raw layer."""
+    with procedures_api(settings) as url:
+        source_settings = settings.model_copy(update={"procedures_api_url": url})
+        with session(settings) as warehouse:
+            return [ingest_dossiers(source_settings, warehouse, on_page=on_page)]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOutcome:
+    dbt: BuildResult
+    serving_copy: Path | None
+    seconds: float
+
+
+def build(settings: Settings) -> BuildOutcome:
+    """Build and test every dbt model, then refresh the serving copy readers use."""
+    started = time.monotonic()
+    result = run_dbt(settings, "build")
+    serving_copy = publish_serving_copy(settings)
+    return BuildOutcome(result, serving_copy, time.monotonic() - started)
+
+
+def publish(settings: Settings) -> list[Any]:
+    """Publish the declared open datasets to the CKAN portal."""
+    from opendata.publish import publish_all
+
+    return publish_all(settings)
+
+
+def dashboards(settings: Settings) -> str:
+    """Start (or refresh) Superset with the dashboards as code; returns the dashboard URL."""
+    from govdata.services import superset
+
+    return superset.deploy(settings)

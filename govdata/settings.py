@@ -1,0 +1,159 @@
+"""Platform settings, read from ``GOVDATA_*`` environment variables and an optional ``.env``.
+
+Everything that differs between a laptop demo, CI and a provincial server is here, validated
+once at start so a typo fails with a clear message instead of half-way through a run.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(RuntimeError):
+    """Raised when the environment holds an invalid setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GOVDATA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    home: Path = Field(Path("data"), description="Data directory: warehouse, landing, logs.")
+    target: Literal["duckdb", "postgres"] = Field(
+        "duckdb", description="Warehouse engine: embedded DuckDB or a served PostgreSQL."
+    )
+    pg_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/govdata",
+        description="PostgreSQL warehouse URL, used when target is postgres.",
+    )
+
+    # The demo province (Ninh Binh after the 1 July 2025 merger).
+    province_code: str = Field("37", pattern=r"^\d{2}$")
+
+    # Source systems: the bundled simulator of the demo province, or a real province's APIs.
+    sources: Literal["simulator", "live"] = Field(
+        "simulator", description="'simulator' serves simulated exports from home/sources."
+    )
+    simulator_scale: float = Field(0.05, gt=0, description="1 = one merged province-year.")
+    simulator_seed: int = 42
+    procedures_api_url: str = Field(
+        "http://127.0.0.1:8765", description="Base URL of the procedure system's sync API."
+    )
+    http_timeout_seconds: float = Field(30.0, gt=0)
+    page_size: int = Field(1000, gt=0, le=100_000)
+
+    pii_hash_key: SecretStr | None = Field(
+        None,
+        description="Key of the keyed hash that replaces personal identifiers; "
+        "generated once under home when unset.",
+    )
+
+    task_retries: int = Field(2, ge=0, description="Airflow retries of a failed task.")
+
+    # Dashboards (Superset).
+    superset_port: int = Field(8088, gt=0, lt=65536)
+    superset_host: str = Field("127.0.0.1", description="Address Superset's web server binds.")
+    superset_workers: int = Field(2, ge=1, le=32, description="Superset web server processes.")
+    superset_secret_key: str | None = Field(
+        None, description="Superset's SECRET_KEY; when unset one is generated under home."
+    )
+    superset_admin_user: str = "admin"
+    superset_admin_password: str = "admin"
+    superset_metadata_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/govdata_superset",
+        description="Superset's own metadata database.",
+    )
+
+    # Open-data portal (CKAN).
+    ckan_url: str = Field("http://127.0.0.1:5000", description="CKAN portal to publish to.")
+    ckan_api_token: str | None = Field(
+        None, description="Publisher's API token; the local portal writes one under home."
+    )
+    ckan_organization: str = Field("ninh-binh", description="CKAN organization (publisher).")
+    ckan_organization_title: str = Field(
+        "Ủy ban nhân dân tỉnh Ninh Bình", description="Title of that organization on the portal."
+    )
+    opendata_licence: str = Field("cc-by", description="CKAN licence id of published datasets.")
+    opendata_min_cell_count: int = Field(
+        5, ge=0, description="Aggregates counting fewer records than this are suppressed."
+    )
+    # The local portal (govdata.services.ckan): its own databases, Redis and admin account.
+    ckan_db_url: str = Field(
+        "postgresql://govdata_ckan@127.0.0.1:5432/govdata_ckan",
+        description="CKAN's own database; its user owns it and the DataStore database.",
+    )
+    ckan_datastore_write_url: str = Field(
+        "postgresql://govdata_ckan@127.0.0.1:5432/govdata_ckan_datastore",
+        description="CKAN DataStore database, read-write user.",
+    )
+    ckan_datastore_read_url: str = Field(
+        "postgresql://govdata_ckan_ro@127.0.0.1:5432/govdata_ckan_datastore",
+        description="CKAN DataStore database, read-only user (a distinct role).",
+    )
+    ckan_pg_admin_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/postgres",
+        description="PostgreSQL superuser connection used to create the portal's roles and DBs.",
+    )
+    ckan_redis_url: str = Field("redis://127.0.0.1:6379/1", description="CKAN's Redis.")
+    ckan_admin_user: str = Field("govdata-admin", pattern=r"^[a-z0-9_-]{2,100}$")
+    ckan_admin_password: str = Field(
+        "govdata-opendata", min_length=8, description="Local portal sysadmin password."
+    )
+    ckan_venv: Path = Field(
+        REPO_ROOT / ".venv-ckan", description="CKAN's own virtualenv (services/ckan/install.sh)."
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @cached_property
+    def warehouse_path(self) -> Path:
+        """The embedded warehouse: only the pipeline writes it."""
+        return self.home / "warehouse.duckdb"
+
+    @cached_property
+    def serving_path(self) -> Path:
+        """Read-only copy for Superset and publishing, replaced atomically after a build."""
+        return self.home / "serving" / "warehouse.duckdb"
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def sources_dir(self) -> Path:
+        """Where the simulator writes the demo province's exports."""
+        return self.home / "sources"
+
+    def pii_key(self) -> bytes:
+        """The keyed-hash secret: from the environment, else created once under home."""
+        if self.pii_hash_key is not None:
+            return self.pii_hash_key.get_secret_value().encode()
+        path = self.home / "secrets" / "pii_hash.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
+
+
+def load_settings() -> Settings:
+    """Read and validate the settings, turning pydantic's report into one clear error."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"GOVDATA_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None

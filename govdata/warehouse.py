@@ -1,0 +1,155 @@
+"""One way to reach the warehouse, whichever engine holds it.
+
+DuckDB is embedded (a single file under ``GOVDATA_HOME``); PostgreSQL is the served option.
+Both are written through Arrow: DuckDB scans an Arrow table in place, PostgreSQL receives it
+with ``COPY``, so loads stay fast on either.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import duckdb
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from govdata.settings import Settings
+
+
+class Warehouse(Protocol):
+    dialect: str
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def append(self, table: str, data: pa.Table) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    def close(self) -> None: ...
+
+
+class DuckDBWarehouse:
+    dialect = "duckdb"
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.connection = duckdb.connect(str(path), read_only=read_only)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.connection.execute(sql, list(params))
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.connection.execute(sql, list(params)).fetchall()
+
+    def append(self, table: str, data: pa.Table) -> None:
+        self.connection.register("incoming", data)
+        try:
+            columns = ", ".join(f'"{name}"' for name in data.column_names)
+            self.connection.execute(
+                f"insert into {table} ({columns}) select {columns} from incoming"
+            )
+        finally:
+            self.connection.unregister("incoming")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.connection.execute("begin transaction")
+        try:
+            yield
+        except BaseException:
+            self.connection.execute("rollback")
+            raise
+        self.connection.execute("commit")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class PostgresWarehouse:
+    dialect = "postgres"
+
+    def __init__(self, url: str) -> None:
+        self.connection = psycopg.connect(url, autocommit=True)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.connection.execute(_pyformat(sql), list(params))
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.connection.execute(_pyformat(sql), list(params)).fetchall()
+
+    def append(self, table: str, data: pa.Table) -> None:
+        buffer = io.BytesIO()
+        pacsv.write_csv(data, buffer, pacsv.WriteOptions(include_header=False))
+        columns = ", ".join(f'"{name}"' for name in data.column_names)
+        with (
+            self.connection.cursor() as cursor,
+            cursor.copy(f"copy {table} ({columns}) from stdin with (format csv)") as copy,
+        ):
+            copy.write(buffer.getvalue())
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.connection.transaction():
+            yield
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _pyformat(sql: str) -> str:
+    """The platform writes DuckDB's ``?`` placeholders; psycopg wants ``%s`` (and ``%%``)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def connect(settings: Settings, read_only: bool = False) -> Warehouse:
+    if settings.target == "postgres":
+        ensure_postgres_database(settings.pg_url)
+        return PostgresWarehouse(settings.pg_url)
+    return DuckDBWarehouse(settings.warehouse_path, read_only=read_only)
+
+
+@contextmanager
+def session(settings: Settings, read_only: bool = False) -> Iterator[Warehouse]:
+    warehouse = connect(settings, read_only=read_only)
+    try:
+        yield warehouse
+    finally:
+        warehouse.close()
+
+
+def ensure_postgres_database(url: str) -> None:
+    """Create the database named in ``url`` when the server does not have it yet."""
+    name = urlsplit(url).path.lstrip("/")
+    maintenance = url[: url.rfind("/")] + "/postgres"
+    with psycopg.connect(maintenance, autocommit=True) as connection:
+        exists = connection.execute("select 1 from pg_database where datname = %s", [name])
+        if exists.fetchone() is None:
+            connection.execute(f'create database "{name}"')
+
+
+def publish_serving_copy(settings: Settings) -> Path | None:
+    """Replace the read-only copy that dashboards and publishing read, atomically.
+
+    DuckDB allows one writer and locks readers out while it writes, so readers never open the
+    pipeline's file: they get a copy, swapped in with a rename once a build has succeeded.
+    """
+    if settings.target != "duckdb":
+        return None
+    target = settings.serving_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_suffix(".duckdb.tmp")
+    with duckdb.connect(str(settings.warehouse_path)) as connection:
+        connection.execute("checkpoint")
+    shutil.copyfile(settings.warehouse_path, staging)
+    os.replace(staging, target)
+    return target

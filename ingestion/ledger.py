@@ -1,0 +1,174 @@
+"""The ``ops`` schema: where every run, watermark and rejected record is accounted for.
+
+A provincial data team must be able to say where every record went, so each run writes one
+row per source with read = loaded + rejected + duplicate, and each rejected record is kept
+with its reason and original payload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from govdata.warehouse import Warehouse
+
+OPS_DDL = (
+    "create schema if not exists ops",
+    "create schema if not exists raw",
+    """create table if not exists ops.ingest_runs (
+        run_id varchar not null,
+        source varchar not null,
+        started_at timestamp not null,
+        finished_at timestamp,
+        status varchar not null,
+        rows_read bigint not null default 0,
+        rows_loaded bigint not null default 0,
+        rows_rejected bigint not null default 0,
+        rows_duplicate bigint not null default 0,
+        watermark_from varchar,
+        watermark_to varchar,
+        message varchar,
+        primary key (run_id, source)
+    )""",
+    """create table if not exists ops.source_state (
+        source varchar primary key,
+        watermark varchar not null,
+        updated_at timestamp not null
+    )""",
+    """create table if not exists ops.rejected_records (
+        run_id varchar not null,
+        source varchar not null,
+        record_key varchar,
+        reason varchar not null,
+        payload varchar not null,
+        rejected_at timestamp not null
+    )""",
+)
+
+
+def ensure_ops_schema(warehouse: Warehouse) -> None:
+    for statement in OPS_DDL:
+        warehouse.execute(statement)
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(slots=True)
+class RunCounts:
+    read: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    duplicate: int = 0
+
+    def add(self, other: RunCounts) -> None:
+        self.read += other.read
+        self.loaded += other.loaded
+        self.rejected += other.rejected
+        self.duplicate += other.duplicate
+
+    @property
+    def reconciles(self) -> bool:
+        return self.read == self.loaded + self.rejected + self.duplicate
+
+
+@dataclass(slots=True)
+class Rejection:
+    record_key: str | None
+    reason: str
+    payload: str
+
+
+@dataclass(slots=True)
+class IngestResult:
+    source: str
+    run_id: str
+    status: str
+    counts: RunCounts = field(default_factory=RunCounts)
+    watermark_from: str | None = None
+    watermark_to: str | None = None
+    seconds: float = 0.0
+
+
+def read_watermark(warehouse: Warehouse, source: str) -> str | None:
+    rows = warehouse.fetch("select watermark from ops.source_state where source = ?", [source])
+    return rows[0][0] if rows else None
+
+
+def write_watermark(warehouse: Warehouse, source: str, watermark: str) -> None:
+    warehouse.execute("delete from ops.source_state where source = ?", [source])
+    warehouse.execute(
+        "insert into ops.source_state (source, watermark, updated_at) values (?, ?, ?)",
+        [source, watermark, utc_now()],
+    )
+
+
+def start_run(warehouse: Warehouse, run_id: str, source: str, watermark: str | None) -> None:
+    warehouse.execute(
+        "insert into ops.ingest_runs (run_id, source, started_at, status, watermark_from) "
+        "values (?, ?, ?, 'running', ?)",
+        [run_id, source, utc_now(), watermark],
+    )
+
+
+def add_to_run(
+    warehouse: Warehouse, run_id: str, source: str, counts: RunCounts, watermark: str | None
+) -> None:
+    """Add one committed batch's counts to the run, in the batch's own transaction."""
+    warehouse.execute(
+        "update ops.ingest_runs set rows_read = rows_read + ?, rows_loaded = rows_loaded + ?, "
+        "rows_rejected = rows_rejected + ?, rows_duplicate = rows_duplicate + ?, "
+        "watermark_to = coalesce(?, watermark_to) where run_id = ? and source = ?",
+        [counts.read, counts.loaded, counts.rejected, counts.duplicate, watermark, run_id, source],
+    )
+
+
+def finish_run(
+    warehouse: Warehouse, run_id: str, source: str, status: str, message: str | None = None
+) -> None:
+    warehouse.execute(
+        "update ops.ingest_runs set status = ?, finished_at = ?, message = ? "
+        "where run_id = ? and source = ?",
+        [status, utc_now(), message, run_id, source],
+    )
+
+
+def reject(warehouse: Warehouse, run_id: str, source: str, rejections: list[Rejection]) -> None:
+    if not rejections:
+        return
+    now = utc_now()
+    warehouse.append(
+        "ops.rejected_records",
+        pa.table(
+            {
+                "run_id": [run_id] * len(rejections),
+                "source": [source] * len(rejections),
+                "record_key": [r.record_key for r in rejections],
+                "reason": [r.reason for r in rejections],
+                "payload": [r.payload for r in rejections],
+                "rejected_at": pa.array([now] * len(rejections), pa.timestamp("us")),
+            }
+        ),
+    )
+
+
+def keyed_hash(key: bytes, value: object) -> str | None:
+    """Pseudonymise a personal identifier: stable for joins, useless without the key."""
+    if value is None or value == "":
+        return None
+    return hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def dumps(record: object) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))

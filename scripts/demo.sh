@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The demo: a simulated Ninh Bình province through the whole platform on embedded DuckDB,
+# leaving Superset and the CKAN portal running. Safe to re-run: sources are regenerated
+# identically, ingestion only adds what is new, services are reused when already up.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+export GOVDATA_HOME="${GOVDATA_HOME:-$PWD/data}"
+started=$(date +%s)
+
+echo "== open-data portal (CKAN)"
+.venv/bin/python -m govdata.services.ckan up
+
+echo "== pipeline: simulate → ingest → build → publish → dashboards"
+.venv/bin/govdata run --simulate
+
+eval "$(.venv/bin/python - <<'PY'
+from govdata.settings import load_settings
+from govdata.services import superset
+s = load_settings()
+print(f"SUPERSET_URL='{superset.dashboard_url(s)}'")
+print(f"SUPERSET_LOGIN='{s.superset_admin_user} / {s.superset_admin_password}'")
+print(f"CKAN_URL='{s.ckan_url}'")
+print(f"CKAN_LOGIN='{s.ckan_admin_user} / {s.ckan_admin_password}'")
+print(f"WAREHOUSE='{s.warehouse_path}'")
+PY
+)"
+
+cat <<MSG
+
+Demo ready in $(( $(date +%s) - started )) s.
+  Dashboard (Superset):   $SUPERSET_URL
+                          login $SUPERSET_LOGIN
+  Open-data portal (CKAN): $CKAN_URL/dataset
+                          login $CKAN_LOGIN (the public needs none)
+  Warehouse (DuckDB):     $WAREHOUSE  (read-only copy for readers under data/serving/)
+Stop the services with: make stop
+MSG

@@ -1,0 +1,104 @@
+"""Headless Chromium on a Superset dashboard: shared by the dashboard and end-to-end tests.
+
+Debian's chromium, never a downloaded build; every request to another host than the Superset
+server is blocked (the front end loads a telemetry pixel).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import yaml
+from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
+
+from govdata.services import superset
+from govdata.settings import REPO_ROOT, Settings
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+DASHBOARD_YAML = superset.ASSETS_DIR / "dashboards" / "kpi_ninh_binh.yaml"
+
+# Every chart has rendered (no spinner; a chart, a table row or a big number) or failed.
+CHARTS_SETTLED = """
+(expected) => {
+  const charts = [...document.querySelectorAll('[data-test-chart-id]')];
+  if (charts.length < expected) return false;
+  return charts.every((chart) => {
+    if (chart.querySelector('[data-test="loading-indicator"], .loading')) return false;
+    return chart.querySelector(
+      '.ant-alert-error, [role="alert"], canvas, svg.echarts, tbody tr, .header-line'
+    ) !== null;
+  });
+}
+"""
+
+
+def chart_count() -> int:
+    position = yaml.safe_load(DASHBOARD_YAML.read_text(encoding="utf-8"))["position"]
+    return sum(1 for v in position.values() if isinstance(v, dict) and v["type"] == "CHART")
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (make test does)")
+    with sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        except PlaywrightError as error:
+            pytest.fail(f"Chromium could not start: {error}")
+        yield browser
+        browser.close()
+
+
+def logged_in_page(browser: Browser, settings: Settings) -> Page:
+    """A page logged in through the login form; requests to any other host are blocked."""
+    base = superset.base_url(settings)
+    context = browser.new_context(viewport={"width": 1600, "height": 1200}, locale="vi-VN")
+
+    def only_superset(route) -> None:  # type: ignore[no-untyped-def]
+        if route.request.url.startswith(base + "/"):
+            route.continue_()
+        else:  # e.g. the front end's telemetry pixel
+            route.abort()
+
+    context.route("**/*", only_superset)
+    page = context.new_page()
+    page.goto(f"{base}/login/")
+    page.fill("#username", settings.superset_admin_user)
+    page.fill("#password", settings.superset_admin_password)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/login" not in url, timeout=30_000)
+    return page
+
+
+def open_dashboard(page: Page, settings: Settings) -> list[dict[str, object]]:
+    """Open the dashboard, wait until every chart settled, describe each chart."""
+    page.goto(superset.dashboard_url(settings))
+    page.wait_for_function(CHARTS_SETTLED, arg=chart_count(), timeout=120_000)
+    page.wait_for_timeout(2_000)  # let the charts' entry animations end (for the screenshot)
+    return page.locator("[data-test-chart-id]").evaluate_all(
+        """(charts) => charts.map((chart) => ({
+          id: chart.getAttribute('data-test-chart-id'),
+          viz: chart.getAttribute('data-test-viz-type'),
+          title: (chart.querySelector('[data-test="editable-title"]') || {}).innerText || '',
+          errors: [...chart.querySelectorAll('.ant-alert-error, [role="alert"]')]
+            .map((e) => e.innerText),
+          graphics: chart.querySelectorAll('canvas, svg.echarts, [_echarts_instance_]').length,
+          rows: [...chart.querySelectorAll('tbody tr')].map((tr) => tr.innerText),
+          bigNumber: (chart.querySelector('.header-line') || {}).innerText || '',
+        }))"""
+    )

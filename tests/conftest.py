@@ -1,0 +1,72 @@
+"""Shared fixtures. Servers the tests need are started for real; a missing one fails loudly."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+# Airflow reads its configuration once, at first import: point it at a throw-away home and
+# metadata database before any test module imports it.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="govdata-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.parent / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
+os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+
+from simulator.generate import simulate  # noqa: E402
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# A small window is enough to exercise every path; the benchmarks use full scale.
+SMALL_WINDOW = (date(2025, 7, 1), date(2025, 9, 30))
+
+
+def require_postgres() -> None:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=5):
+            return
+    except psycopg.OperationalError as error:
+        pytest.fail(
+            f"PostgreSQL is not reachable at 127.0.0.1:5432 ({error}); start it with "
+            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`",
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    require_postgres()
+    name = f"govdata_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f'create database "{name}"')
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="session")
+def small_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three months of the demo province's exports at a small scale."""
+    out = tmp_path_factory.mktemp("sources")
+    simulate(out, scale=0.005, seed=7, start=SMALL_WINDOW[0], end=SMALL_WINDOW[1])
+    return out
+
+
+@pytest.fixture
+def home(tmp_path: Path, small_sources: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A GOVDATA_HOME whose simulated sources are the small ones."""
+    (tmp_path / "sources").symlink_to(small_sources, target_is_directory=True)
+    for name in list(os.environ):
+        if name.startswith("GOVDATA_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("GOVDATA_HOME", str(tmp_path))
+    return tmp_path

@@ -1,0 +1,501 @@
+"""Open-data publishing against a real local CKAN portal (PostgreSQL, Redis, no Solr).
+
+The module starts its own portal: fresh databases and roles with unique names, a free port
+and a temporary GOVDATA_HOME; it stops the server and drops them at the end. If CKAN cannot
+be installed or started the tests fail with the server's log: they never skip.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import datetime as dt
+import io
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import psycopg
+import pyarrow.parquet as pq
+import pytest
+
+from govdata.services import free_port
+from govdata.services.ckan import CkanError, CkanPortal
+from govdata.settings import REPO_ROOT, Settings
+from opendata.ckan import CkanClient
+from opendata.publish import PublishResult, publish_all
+from opendata.spec import PersonalDataError, SpecError, dataset_specs
+
+pytestmark = pytest.mark.timeout(900)
+
+SLUG = "ty-le-ho-so-truc-tuyen"
+TITLE = "Tỷ lệ hồ sơ trực tuyến (Chỉ số 766.3.3) theo đơn vị và tháng"
+PUBLISHED = [
+    "period_month",
+    "unit_code",
+    "unit_name",
+    "unit_level",
+    "kpi_code",
+    "numerator",
+    "denominator",
+    "rate",
+]
+MIN_CELL = 5
+
+
+# -- fixtures: a manifest like dbt's, a DuckDB serving copy, a portal --------------------------
+
+
+def _column(name: str, description: str, **meta: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": description,
+        "meta": meta,
+        "data_type": None,
+        "config": {"meta": {}, "tags": []},
+        "tags": [],
+    }
+
+
+def fixture_manifest() -> dict[str, Any]:
+    """The shape of ``dbt_project/target/manifest.json`` (dbt 1.11) for one exposure."""
+    ckan_meta = {
+        "name": SLUG,
+        "title": TITLE,
+        "model": "kpi_unit_month",
+        "where": "kpi_code = '766.3.3'",
+        "columns": PUBLISHED,
+        "primary_key": ["period_month", "unit_code", "kpi_code"],
+        "suppress": {"count_columns": ["numerator", "denominator"], "dependent_columns": ["rate"]},
+        "tags": ["thu-tuc-hanh-chinh", "chi-so-766", "dich-vu-cong-truc-tuyen"],
+        "theme": "government",
+        "frequency": "monthly",
+        "language": "vi",
+        "spatial": "Ninh Bình (mã 37)",
+    }
+    columns = {
+        c["name"]: c
+        for c in [
+            _column("period_month", "First day of the month the indicator covers.", label="Tháng"),
+            _column("unit_code", "Official code of the unit.", label="Mã đơn vị"),
+            _column("unit_name", "Official name of the unit in that month."),
+            _column("unit_level", "province or commune."),
+            _column("kpi_code", "Indicator code (766.3.3 = online dossier rate)."),
+            _column("kpi_name", "Indicator name in Vietnamese."),
+            _column("numerator", "Dossiers received online."),
+            _column("denominator", "Dossiers received."),
+            _column("rate", "numerator / denominator."),
+        ]
+    }
+    return {
+        "metadata": {"dbt_version": "1.11.0", "project_name": "govdata"},
+        "nodes": {
+            "model.govdata.kpi_unit_month": {
+                "resource_type": "model",
+                "name": "kpi_unit_month",
+                "schema": "marts",
+                "alias": "kpi_unit_month",
+                "description": "KPIs per administrative unit and month.",
+                "columns": columns,
+                "meta": {},
+                "config": {"meta": {}},
+            }
+        },
+        "exposures": {
+            "exposure.govdata.opendata_online_dossier_rate": {
+                "name": "opendata_online_dossier_rate",
+                "label": "Online dossier rate by unit and month",
+                "type": "application",
+                "owner": {"name": "Ninh Binh provincial data team", "email": "od@example.vn"},
+                "description": "Share of dossiers received online, per unit and month.",
+                "depends_on": {"nodes": ["model.govdata.kpi_unit_month"], "macros": []},
+                "meta": {"ckan": ckan_meta},
+                "config": {"meta": {"ckan": ckan_meta}},
+            },
+            "exposure.govdata.dashboard": {
+                "name": "dashboard",
+                "type": "dashboard",
+                "owner": {"name": "x"},
+                "depends_on": {"nodes": ["model.govdata.kpi_unit_month"]},
+                "meta": {},
+            },
+        },
+    }
+
+
+# (unit_code, unit_name, level, online dossiers, dossiers received)
+UNITS = [
+    ("37", "Tỉnh Ninh Bình", "province", 1240, 2000),
+    ("13285", "Phường Phủ Lý", "commune", 3, 40),  # 3 < 5: numerator and rate hidden
+    ("13286", "Xã Kim Bảng", "commune", 2, 4),  # both counts small
+    ("13287", "Xã Gia Viễn", "commune", 0, 25),  # zero identifies nobody: kept
+    ("13288", "Xã Hoa Lư", "commune", 12, 30),
+]
+
+
+def write_warehouse(path: Path, months: list[dt.date]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        conn.execute(
+            """CREATE OR REPLACE TABLE marts.kpi_unit_month (
+                period_month DATE, unit_code VARCHAR, unit_name VARCHAR, unit_level VARCHAR,
+                kpi_code VARCHAR, kpi_name VARCHAR, numerator BIGINT, denominator BIGINT,
+                rate DOUBLE)"""
+        )
+        rows = []
+        for month in months:
+            for code, name, level, online, received in UNITS:
+                rows.append(
+                    (month, code, name, level, "766.3.3", "Tỷ lệ hồ sơ trực tuyến",
+                     online, received, online / received)
+                )  # fmt: skip
+                rows.append(
+                    (month, code, name, level, "766.2.1", "Tỷ lệ đúng hạn",
+                     received - 1, received, (received - 1) / received)
+                )  # fmt: skip
+        conn.executemany("INSERT INTO marts.kpi_unit_month VALUES (?,?,?,?,?,?,?,?,?)", rows)
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CkanPortal]:
+    home = tmp_path_factory.mktemp("govdata-home")
+    tag = f"gdtest_{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    settings = Settings(
+        home=home,
+        target="duckdb",
+        ckan_url=f"http://127.0.0.1:{port}",
+        ckan_api_token=None,
+        ckan_organization="ninh-binh",
+        opendata_min_cell_count=MIN_CELL,
+        ckan_db_url=f"postgresql://{tag}@127.0.0.1:5432/{tag}",
+        ckan_datastore_write_url=f"postgresql://{tag}@127.0.0.1:5432/{tag}_datastore",
+        ckan_datastore_read_url=f"postgresql://{tag}_ro@127.0.0.1:5432/{tag}_datastore",
+        ckan_redis_url="redis://127.0.0.1:6379/15",
+    )
+    ckan = CkanPortal(settings)
+    try:
+        try:
+            ckan.up(timeout=180)
+        except CkanError as error:
+            pytest.fail(f"the local CKAN portal could not start: {error}", pytrace=False)
+        yield ckan
+    finally:
+        ckan.stop()
+        ckan.drop_databases(drop_roles=True)
+
+
+@pytest.fixture(scope="module")
+def settings(portal: CkanPortal) -> Settings:
+    write_warehouse(portal.settings.serving_path, [dt.date(2025, 8, 1), dt.date(2025, 9, 1)])
+    return portal.settings
+
+
+@pytest.fixture(scope="module")
+def manifest_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("manifest") / "manifest.json"
+    path.write_text(json.dumps(fixture_manifest()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def first_publish(settings: Settings, manifest_path: Path) -> list[PublishResult]:
+    return publish_all(settings, manifest_path=manifest_path)
+
+
+def client(settings: Settings) -> CkanClient:
+    return CkanClient(settings.ckan_url, api_token=None)  # anonymous: what the public sees
+
+
+def download(url: str) -> bytes:
+    response = httpx.get(url, follow_redirects=True, timeout=30)
+    response.raise_for_status()
+    return response.content
+
+
+def published_csv(settings: Settings) -> list[dict[str, str]]:
+    dataset = client(settings).dataset(SLUG)
+    assert dataset
+    resource = next(r for r in dataset["resources"] if r["format"] == "CSV")
+    return list(csv.DictReader(io.StringIO(download(resource["url"]).decode("utf-8"))))
+
+
+# -- tests --------------------------------------------------------------------------------------
+
+
+def test_publish_creates_dataset_with_dcat_metadata(
+    settings: Settings, first_publish: list[PublishResult]
+) -> None:
+    (result,) = first_publish
+    assert result.created and result.name == SLUG and result.rows == 2 * len(UNITS)
+
+    dataset = client(settings).dataset(SLUG)
+    assert dataset is not None and dataset["id"] == result.dataset_id
+    assert dataset["title"] == TITLE
+    assert dataset["organization"]["name"] == "ninh-binh"
+    assert dataset["license_id"] == "cc-by"
+    assert "4.0" in dataset["license_title"]
+    assert not dataset["private"]
+    assert dataset["maintainer_email"] == "od@example.vn"
+    assert "Share of dossiers received online" in dataset["notes"]
+    assert {t["name"] for t in dataset["tags"]} == {
+        "thu-tuc-hanh-chinh",
+        "chi-so-766",
+        "dich-vu-cong-truc-tuyen",
+    }
+    extras = {e["key"]: e["value"] for e in dataset["extras"]}
+    assert extras["theme"].endswith("/data-theme/GOVE")
+    assert extras["frequency"].endswith("/frequency/MONTHLY")
+    assert extras["language"] == "vi"
+    assert extras["spatial_text"] == "Ninh Bình (mã 37)"
+    assert extras["temporal_start"] == "2025-08-01"
+    assert extras["temporal_end"] == "2025-09-30"
+    assert extras["publisher_name"] == settings.ckan_organization_title
+    assert extras["contact_email"] == "od@example.vn"
+    assert dt.datetime.fromisoformat(extras["issued"]) <= dt.datetime.fromisoformat(
+        extras["modified"]
+    )
+
+
+def test_resources_csv_parquet_and_table_schema(
+    settings: Settings, first_publish: list[PublishResult]
+) -> None:
+    dataset = client(settings).dataset(SLUG)
+    assert dataset
+    by_format = {r["format"]: r for r in dataset["resources"]}
+    assert set(by_format) == {"CSV", "Parquet", "JSON"} and len(dataset["resources"]) == 3
+
+    rows = published_csv(settings)
+    assert list(rows[0]) == PUBLISHED  # the declared columns, nothing else (no kpi_name)
+    assert {r["kpi_code"] for r in rows} == {"766.3.3"}  # the `where` filter
+    assert len(rows) == 2 * len(UNITS)
+
+    table = pq.read_table(io.BytesIO(download(by_format["Parquet"]["url"])))
+    assert table.column_names == PUBLISHED and table.num_rows == len(rows)
+    assert table.schema.field("rate").metadata[b"description"].startswith(b"numerator")
+
+    schema = json.loads(download(by_format["JSON"]["url"]))
+    fields = {f["name"]: f for f in schema["fields"]}
+    assert list(fields) == PUBLISHED
+    assert fields["period_month"] == {
+        "name": "period_month",
+        "title": "Tháng",
+        "type": "date",
+        "description": "First day of the month the indicator covers.",
+        "constraints": {"required": True},
+    }
+    assert fields["numerator"]["type"] == "integer" and fields["rate"]["type"] == "number"
+    assert "suppressed" in fields["rate"]["description"]
+    assert schema["primaryKey"] == ["period_month", "unit_code", "kpi_code"]
+    assert by_format["CSV"]["schema"] == by_format["JSON"]["url"]
+
+
+def test_datastore_has_rows_and_data_dictionary(
+    settings: Settings, first_publish: list[PublishResult]
+) -> None:
+    ckan = client(settings)
+    resource_id = first_publish[0].resources["csv"]
+    info = ckan.call("datastore_info", {"id": resource_id})
+    fields = {f["id"]: f for f in info["fields"]}
+    assert list(fields) == PUBLISHED
+    assert fields["unit_code"]["info"]["label"] == "Mã đơn vị"
+    assert fields["unit_code"]["info"]["notes"] == "Official code of the unit."
+    assert fields["denominator"]["type"] == "int8" and fields["rate"]["type"] == "float8"
+    records = ckan.call("datastore_search", {"resource_id": resource_id, "limit": 100})
+    assert records["total"] == 2 * len(UNITS)
+
+
+def test_small_counts_are_suppressed(
+    settings: Settings, first_publish: list[PublishResult]
+) -> None:
+    rows = {(r["period_month"], r["unit_code"]): r for r in published_csv(settings)}
+    phu_ly = rows[("2025-08-01", "13285")]
+    assert (phu_ly["numerator"], phu_ly["denominator"], phu_ly["rate"]) == ("", "40", "")
+    kim_bang = rows[("2025-08-01", "13286")]
+    assert (kim_bang["numerator"], kim_bang["denominator"], kim_bang["rate"]) == ("", "", "")
+    gia_vien = rows[("2025-08-01", "13287")]
+    assert (gia_vien["numerator"], gia_vien["denominator"]) == ("0", "25")
+    hoa_lu = rows[("2025-09-01", "13288")]
+    assert (hoa_lu["numerator"], hoa_lu["denominator"], hoa_lu["rate"]) == ("12", "30", "0.4")
+    province = rows[("2025-09-01", "37")]
+    assert province["numerator"] == "1240" and float(province["rate"]) == pytest.approx(0.62)
+    for row in rows.values():  # no published count below the threshold
+        for column in ("numerator", "denominator"):
+            assert row[column] == "" or int(row[column]) == 0 or int(row[column]) >= MIN_CELL
+    # per month: Phu Ly numerator + rate (2), Kim Bang numerator, denominator + rate (3)
+    assert first_publish[0].suppressed_cells == 2 * 5
+    assert first_publish[0].suppressed_rows == 2 * 2
+
+
+def test_portal_lists_the_dataset(settings: Settings, first_publish: list[PublishResult]) -> None:
+    ckan = client(settings)
+    found = ckan.search(q="*:*", rows=10)
+    assert found["count"] == 1 and found["results"][0]["name"] == SLUG
+    # free text, accent-insensitive like Solr's ASCII folding; facets for the UI
+    assert ckan.search(q="ho so truc tuyen")["count"] == 1
+    assert ckan.search(q="hồ sơ trực tuyến")["count"] == 1
+    assert ckan.search(q="khong-co-tu-nay")["count"] == 0
+    assert ckan.search(fq='tags:"chi-so-766" +res_format:"Parquet"')["count"] == 1
+    faceted = ckan.search(**{"facet.field": ["organization", "tags", "res_format"]})
+    formats = {i["name"]: i["count"] for i in faceted["search_facets"]["res_format"]["items"]}
+    assert formats == {"CSV": 1, "Parquet": 1, "JSON": 1}
+
+    page = httpx.get(f"{settings.ckan_url}/dataset/", timeout=30)
+    assert page.status_code == 200
+    assert TITLE in page.text and f'href="/dataset/{SLUG}"' in page.text
+    home = httpx.get(f"{settings.ckan_url}/dataset/?q=truc+tuyen&sort=title_string+asc", timeout=30)
+    assert TITLE in home.text
+    assert httpx.get(f"{settings.ckan_url}/dataset/{SLUG}", timeout=30).status_code == 200
+
+
+def test_republish_updates_in_place(
+    settings: Settings, manifest_path: Path, first_publish: list[PublishResult]
+) -> None:
+    ckan = client(settings)
+    before = ckan.dataset(SLUG)
+    assert before
+
+    (again,) = publish_all(settings, manifest_path=manifest_path)
+    assert not again.created and not again.data_changed
+    after = ckan.dataset(SLUG)
+    assert after
+    assert after["id"] == before["id"]
+    assert [r["id"] for r in after["resources"]] == [r["id"] for r in before["resources"]]
+    assert after["metadata_modified"] == before["metadata_modified"]  # nothing rewritten
+    assert ckan.search(q=f"name:{SLUG}")["count"] == 1
+
+    # New data (a third month) replaces the files and the DataStore table in place.
+    write_warehouse(
+        settings.serving_path, [dt.date(2025, 8, 1), dt.date(2025, 9, 1), dt.date(2025, 10, 1)]
+    )
+    (updated,) = publish_all(settings, manifest_path=manifest_path)
+    assert updated.data_changed and not updated.created and updated.rows == 3 * len(UNITS)
+    final = ckan.dataset(SLUG)
+    assert final
+    assert final["id"] == before["id"]
+    assert [r["id"] for r in final["resources"]] == [r["id"] for r in before["resources"]]
+    assert ckan.search(q="*:*")["count"] == 1
+    assert len(published_csv(settings)) == 3 * len(UNITS)
+    extras = {e["key"]: e["value"] for e in final["extras"]}
+    assert extras["temporal_end"] == "2025-10-31"
+    assert extras["issued"] == {e["key"]: e["value"] for e in before["extras"]}["issued"]
+    total = ckan.call("datastore_search", {"resource_id": updated.resources["csv"], "limit": 0})
+    assert total["total"] == 3 * len(UNITS)
+
+
+def test_postgres_warehouse_publishes_the_same_files(
+    settings: Settings, manifest_path: Path, first_publish: Any
+) -> None:
+    """GOVDATA_TARGET=postgres reads the mart from PostgreSQL: same rows, same files, so the
+    portal is left untouched."""
+    from govdata.services.ckan import PgTarget
+
+    source = PgTarget(settings.ckan_db_url)
+    warehouse = f"{source.dbname}_warehouse"
+    admin = CkanPortal(settings)._admin
+    with admin() as conn:
+        conn.execute(f'CREATE DATABASE "{warehouse}"')
+    try:
+        url = f"postgresql://postgres@127.0.0.1:5432/{warehouse}"
+        with duckdb.connect(str(settings.serving_path), read_only=True) as duck:
+            rows = duck.execute("SELECT * FROM marts.kpi_unit_month").fetchall()
+        with psycopg.connect(url) as conn:
+            conn.execute("CREATE SCHEMA marts")
+            conn.execute(
+                """CREATE TABLE marts.kpi_unit_month (
+                    period_month date, unit_code text, unit_name text, unit_level text,
+                    kpi_code text, kpi_name text, numerator bigint, denominator bigint,
+                    rate double precision)"""
+            )
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO marts.kpi_unit_month VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)", rows
+                )
+        before = client(settings).dataset(SLUG)
+        on_postgres = settings.model_copy(update={"target": "postgres", "pg_url": url})
+        (result,) = publish_all(on_postgres, manifest_path=manifest_path)
+        assert result.rows == len(rows) // 2 and not result.data_changed
+        after = client(settings).dataset(SLUG)
+        assert before and after and after["metadata_modified"] == before["metadata_modified"]
+    finally:
+        with admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{warehouse}" WITH (FORCE)')
+
+
+@pytest.mark.parametrize(
+    ("column", "meta"),
+    [
+        ("chu_ho_so", {}),  # the dossier owner's name, by its name
+        ("so_dien_thoai", {}),
+        ("unit_name", {"personal": True}),  # an innocent name, marked personal in dbt
+    ],
+)
+def test_personal_columns_are_refused(
+    settings: Settings, tmp_path: Path, column: str, meta: dict[str, Any], first_publish: Any
+) -> None:
+    manifest = copy.deepcopy(fixture_manifest())
+    node = manifest["nodes"]["model.govdata.kpi_unit_month"]
+    node["columns"][column] = _column(column, "Documented, still personal.", **meta)
+    exposure = manifest["exposures"]["exposure.govdata.opendata_online_dossier_rate"]
+    for holder in (exposure["meta"], exposure["config"]["meta"]):
+        holder["ckan"]["name"] = "bo-du-lieu-ca-nhan"
+        if column not in holder["ckan"]["columns"]:
+            holder["ckan"]["columns"] = [*holder["ckan"]["columns"], column]
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+
+    with pytest.raises(PersonalDataError, match=column):
+        publish_all(settings, manifest_path=path)
+    assert client(settings).dataset("bo-du-lieu-ca-nhan") is None
+
+
+def test_undeclared_or_undocumented_columns_are_refused() -> None:
+    manifest = fixture_manifest()
+    exposure = manifest["exposures"]["exposure.govdata.opendata_online_dossier_rate"]
+    exposure["meta"]["ckan"]["columns"] = [*PUBLISHED, "secret_notes"]
+    with pytest.raises(SpecError, match="secret_notes"):
+        dataset_specs(manifest)
+    exposure["meta"]["ckan"]["columns"] = PUBLISHED
+    exposure["meta"]["ckan"]["suppress"]["dependent_columns"] = ["kpi_name"]
+    with pytest.raises(SpecError, match="kpi_name"):
+        dataset_specs(manifest)
+
+
+def test_project_manifest_declares_publishable_datasets(
+    settings: Settings, tmp_path: Path, first_publish: Any
+) -> None:
+    """The real dbt project's exposures parse, and its open dataset publishes (on the fixture
+    warehouse, which has the mart's columns)."""
+    target = tmp_path / "dbt-target"
+    env = {**os.environ, "DBT_PROFILES_DIR": str(REPO_ROOT / "dbt_project")}
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "parse",
+            "--quiet",
+            "--project-dir",
+            str(REPO_ROOT / "dbt_project"),
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(tmp_path / "dbt-logs"),
+        ],
+        check=True,
+        env=env,
+        timeout=300,
+    )
+    manifest_file = target / "manifest.json"
+    specs = dataset_specs(json.loads(manifest_file.read_text()))
+    assert SLUG in {s.name for s in specs}
+    results = publish_all(settings, manifest_path=manifest_file, only=[SLUG])
+    assert [r.name for r in results] == [SLUG]
+    assert not results[0].created  # the same slug: updated in place, not duplicated
+    assert client(settings).search(q="*:*")["count"] == 1

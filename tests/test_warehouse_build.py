@@ -1,0 +1,58 @@
+"""The dbt project builds on DuckDB and on PostgreSQL, and its marts agree row by row."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from govdata.dbt import run_dbt
+from govdata.settings import Settings
+from govdata.warehouse import session
+from ingestion.procedures import ingest_dossiers
+from simulator.api import serving
+
+MARTS = {
+    "marts.kpi_unit_month": "period_month, unit_code, unit_level, kpi_code",
+    "marts.fct_dossier": "dossier_code",
+}
+
+
+def build_on(settings: Settings, sources: Path) -> dict[str, list[tuple[object, ...]]]:
+    with serving(sources, port=0) as url, session(settings) as warehouse:
+        ingest_dossiers(settings.model_copy(update={"procedures_api_url": url}), warehouse)
+    result = run_dbt(settings, "build")
+    assert not result.failures
+    with session(settings) as warehouse:
+        return {
+            table: warehouse.fetch(f"select * from {table} order by {key}")
+            for table, key in MARTS.items()
+        }
+
+
+def same(left: object, right: object) -> bool:
+    if isinstance(left, float) and isinstance(right, float):
+        return math.isclose(left, right, rel_tol=1e-12)
+    return left == right
+
+
+@pytest.mark.timeout(600)
+def test_marts_are_identical_on_duckdb_and_postgres(
+    tmp_path: Path, small_sources: Path, pg_url: str
+) -> None:
+    on_duckdb = build_on(Settings(home=tmp_path / "duckdb", target="duckdb"), small_sources)
+    on_postgres = build_on(
+        Settings(home=tmp_path / "postgres", target="postgres", pg_url=pg_url), small_sources
+    )
+    for table in MARTS:
+        duck_rows, pg_rows = on_duckdb[table], on_postgres[table]
+        assert duck_rows, f"{table} is empty"
+        assert len(duck_rows) == len(pg_rows), table
+        for duck_row, pg_row in zip(duck_rows, pg_rows, strict=True):
+            assert all(map(same, duck_row, pg_row)), (table, duck_row, pg_row)
+
+    kpis = on_duckdb["marts.kpi_unit_month"]
+    province = [row for row in kpis if row[3] == "province"]
+    assert {row[1] for row in province} == {"37"}
+    assert all(0 <= row[8] <= 1 for row in kpis if row[8] is not None)
