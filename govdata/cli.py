@@ -61,6 +61,9 @@ def simulate_command(
     province: Annotated[str | None, typer.Option(help="Province code (2 digits).")] = None,
     start: Annotated[str, typer.Option(help="First day (YYYY-MM-DD).")] = DEFAULT_START.isoformat(),
     end: Annotated[str, typer.Option(help="Last day (YYYY-MM-DD).")] = DEFAULT_END.isoformat(),
+    faults: Annotated[
+        float, typer.Option(help="Share of records spoiled on purpose (listed in faults.jsonl).")
+    ] = 0.0,
 ) -> None:
     """Write the demo province's source-system exports."""
     settings = _settings()
@@ -81,8 +84,13 @@ def simulate_command(
                 on_day=lambda _: progress.advance(days),
             ),
         )
-    counts = ", ".join(f"{n:,} {what}" for what, n in summary.counts.items())
-    console.print(f"{summary.province_name}: {counts} → {summary.out}")
+    table = Table("source", "records", title=f"{summary.province_name}, {first} to {last}")
+    for source, n in summary.counts.items():
+        table.add_row(source, f"{n:,}")
+    console.print(table)
+    if summary.faults:
+        console.print(f"{summary.faults:,} faults injected, listed in {summary.out}/faults.jsonl")
+    console.print(f"written to {summary.out} in {summary.seconds:.1f} s")
 
 
 def _ingest(settings: Settings) -> None:

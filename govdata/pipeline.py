@@ -19,7 +19,7 @@ from govdata.dbt import BuildResult, run_dbt
 from govdata.settings import Settings
 from govdata.warehouse import publish_serving_copy, session
 from ingestion.ledger import IngestResult, RunCounts
-from ingestion.procedures import ingest_dossiers
+from ingestion.procedures import ingest_agencies, ingest_dossiers
 from simulator.api import serving
 from simulator.generate import DEFAULT_END, DEFAULT_START, SimulationSummary, simulate
 
@@ -35,6 +35,7 @@ def simulate_sources(
     seed: int | None = None,
     start: date = DEFAULT_START,
     end: date = DEFAULT_END,
+    fault_rate: float = 0.0,
     on_day: Callable[[date], None] | None = None,
 ) -> SimulationSummary:
     """Write the demo province's source exports (by default under home/sources)."""
@@ -45,6 +46,7 @@ def simulate_sources(
         province_code=settings.province_code,
         start=start,
         end=end,
+        fault_rate=fault_rate,
         on_day=on_day,
     )
 
@@ -71,7 +73,10 @@ def ingest(
     with procedures_api(settings) as url:
         source_settings = settings.model_copy(update={"procedures_api_url": url})
         with session(settings) as warehouse:
-            return [ingest_dossiers(source_settings, warehouse, on_page=on_page)]
+            return [
+                ingest_agencies(source_settings, warehouse),
+                ingest_dossiers(source_settings, warehouse, on_page=on_page),
+            ]
 
 
 @dataclass(frozen=True, slots=True)

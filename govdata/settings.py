@@ -47,9 +47,21 @@ class Settings(BaseSettings):
     procedures_api_url: str = Field(
         "http://127.0.0.1:8765", description="Base URL of the procedure system's sync API."
     )
+    documents_dir: Path | None = Field(
+        None, description="Where the document system drops its daily batches [sources/documents]."
+    )
+    reports_dir: Path | None = Field(
+        None, description="Where the reporting system drops its exports [sources/reports]."
+    )
     http_timeout_seconds: float = Field(30.0, gt=0)
     page_size: int = Field(1000, gt=0, le=100_000)
 
+    landing_retention_days: int | None = Field(
+        90,
+        ge=1,
+        description="Days the landing zone keeps original payloads (personal data "
+        "included); unset to keep them forever.",
+    )
     pii_hash_key: SecretStr | None = Field(
         None,
         description="Key of the keyed hash that replaces personal identifiers; "
@@ -134,6 +146,14 @@ class Settings(BaseSettings):
     def sources_dir(self) -> Path:
         """Where the simulator writes the demo province's exports."""
         return self.home / "sources"
+
+    @property
+    def documents_export_dir(self) -> Path:
+        return (self.documents_dir or self.sources_dir / "documents").resolve()
+
+    @property
+    def reports_export_dir(self) -> Path:
+        return (self.reports_dir or self.sources_dir / "reports").resolve()
 
     def pii_key(self) -> bytes:
         """The keyed-hash secret: from the environment, else created once under home."""

@@ -12,26 +12,56 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
+import polars as pl
 import pyarrow as pa
 
 from govdata.settings import Settings
 from govdata.warehouse import Warehouse
 from ingestion import ledger
+from ingestion.contract import TIMESTAMP_FORMAT, TIMESTAMP_PATTERN, Contract, Field
 from ingestion.ledger import IngestResult, Rejection, RunCounts
 
 SOURCE = "procedures.dossiers"
 RAW_TABLE = "raw.procedures__dossiers"
+AGENCIES_SOURCE = "procedures.agencies"
+AGENCIES_TABLE = "raw.procedures__agencies"
+AGENCY_FIELDS = ("MaDinhDanh", "TenCoQuan", "LoaiCoQuan", "MaDonViHanhChinh", "MaTinh",
+                 "HieuLucTu", "HieuLucDen")  # fmt: skip
 
-REQUIRED_FIELDS = ("MaHoSo", "MaTTHC", "NgayTiepNhan", "TrangThaiHoSo", "NgayCapNhat")
-DATE_FIELDS = ("NgayTiepNhan", "NgayHenTra", "NgayKetThucXuLy", "NgayTra", "NgayCapNhat")
-STATUS_CODES = frozenset(range(1, 11))
-CHANNEL_CODES = frozenset({None, 1, 2, 3})
+MAX_FEE_VND = 10**10  # no procedure fee comes near ten billion dong
+STAMP = {"pattern": TIMESTAMP_PATTERN, "timestamp_format": TIMESTAMP_FORMAT}
+
+# The national portal's sync payload (DongBoHoSoMC), as the connector accepts it. Scalars are
+# checked as the text they arrived as; nested lists stay in the payload.
+DOSSIER_CONTRACT = Contract(
+    source=SOURCE,
+    fields=(
+        Field("MaHoSo", required=True, description="Dossier code"),
+        Field("MaTTHC", required=True, codes="procedures", description="Procedure code"),
+        Field("DonViXuLy", required=True, codes="agencies", description="Processing agency"),
+        Field("NgayTiepNhan", required=True, **STAMP, description="Received"),
+        Field("NgayHenTra", **STAMP, description="Due"),
+        Field("NgayKetThucXuLy", **STAMP, description="Processing ended"),
+        Field("NgayTra", **STAMP, description="Result returned"),
+        Field("NgayCapNhat", required=True, **STAMP, description="Version pushed"),
+        Field("TrangThaiHoSo", required=True, allowed=[str(n) for n in range(1, 11)]),
+        Field("KenhThucHien", allowed=["1", "2", "3"], description="1 in person, 2 online, 3 post"),
+        Field("LoaiDoiTuong", allowed=["1", "2"], description="1 citizen, 2 business"),
+        Field("_largest_fee", pl.Float64, minimum=0, maximum=MAX_FEE_VND),
+        Field("ChuHoSo", personal=True),
+        Field("SoDienThoaiChuHoSo", personal=True),
+        Field("EmailChuHoSo", personal=True),
+        Field("SoGiayToChuHoSo", personal=True),
+    ),
+    natural_key=("MaHoSo", "NgayCapNhat"),
+    updated_field="NgayCapNhat",
+)
 # Personal data never goes past the landing zone; the applicant becomes a keyed hash.
-PERSONAL_FIELDS = ("ChuHoSo", "SoDienThoaiChuHoSo", "EmailChuHoSo", "SoGiayToChuHoSo")
+PERSONAL_FIELDS = DOSSIER_CONTRACT.personal_fields
 
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -49,28 +79,58 @@ def raw_ddl(dialect: str) -> str:
     )
 
 
-def validate(record: object) -> str | None:
-    """Why the record breaks the contract, or None when it is valid."""
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    missing = [name for name in REQUIRED_FIELDS if record.get(name) in (None, "")]
-    if missing:
-        return f"missing required field(s): {', '.join(missing)}"
-    for name in DATE_FIELDS:
-        value = record.get(name)
-        if value is None:
-            continue
-        try:
-            datetime.strptime(str(value), "%Y%m%d%H%M%S")
-        except ValueError:
-            return f"{name}: {value!r} is not a yyyyMMddHHmmss date"
-        if len(str(value)) != 14:
-            return f"{name}: {value!r} is not a yyyyMMddHHmmss date"
-    if record["TrangThaiHoSo"] not in STATUS_CODES:
-        return f"TrangThaiHoSo: unknown status code {record['TrangThaiHoSo']!r}"
-    if record.get("KenhThucHien") not in CHANNEL_CODES:
-        return f"KenhThucHien: unknown channel {record.get('KenhThucHien')!r}"
-    return None
+@dataclass(frozen=True, slots=True)
+class CodeLists:
+    """The source's own reference data a record's codes must belong to."""
+
+    procedures: frozenset[str]
+    agencies: frozenset[str]
+
+    def as_mapping(self) -> dict[str, frozenset[str]]:
+        return {"procedures": self.procedures, "agencies": self.agencies}
+
+
+def _text(value: object) -> str | None:
+    """A scalar as the text it was sent as (numbers and booleans as JSON writes them)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _largest_fee(record: dict[str, Any]) -> float | None:
+    """The largest fee amount; -1 when the fee list is not what the contract expects."""
+    fees = record.get("DanhSachLePhi") or []
+    if not isinstance(fees, list):
+        return -1.0
+    amounts = [fee.get("SoTien") if isinstance(fee, dict) else None for fee in fees]
+    if any(not isinstance(a, int | float) or isinstance(a, bool) for a in amounts):
+        return -1.0
+    return float(max(amounts)) if amounts else None
+
+
+def split_records(
+    records: list[object], codes: CodeLists
+) -> tuple[list[dict[str, Any]], list[Rejection]]:
+    """Validate a batch against the contract: (valid records in order, rejections)."""
+    objects = [(i, r) for i, r in enumerate(records) if isinstance(r, dict)]
+    rejections = [
+        Rejection(None, "not a JSON object (a record the source could not encode as UTF-8 "
+                  "JSON)", ledger.dumps(r))
+        for r in records
+        if not isinstance(r, dict)
+    ]  # fmt: skip
+    if not objects:
+        return [], rejections
+    names = [f.name for f in DOSSIER_CONTRACT.fields if not f.name.startswith("_")]
+    frame = pl.DataFrame(
+        {name: [_text(r.get(name)) for _, r in objects] for name in names}
+        | {"_largest_fee": [_largest_fee(r) for _, r in objects], "_i": [i for i, _ in objects]},
+        schema={name: pl.String for name in names} | {"_largest_fee": pl.Float64, "_i": pl.Int64},
+    )
+    valid, rejected = DOSSIER_CONTRACT.split(frame, codes.as_mapping())
+    for key, reason, index in rejected.select("MaHoSo", "_reason", "_i").iter_rows():
+        rejections.append(Rejection(key, reason, ledger.dumps(records[index])))
+    return [records[i] for i in valid["_i"]], rejections  # type: ignore[misc]
 
 
 def pseudonymise(record: dict[str, object], key: bytes) -> dict[str, object]:
@@ -111,7 +171,20 @@ class ProceduresApi:
                 return
             cursor = page.next_cursor
 
-    def _get(self, path: str, params: dict[str, str]) -> dict[str, object]:
+    def code_lists(self) -> CodeLists:
+        catalogue = self._get("/api/procedures", {})
+        return CodeLists(
+            procedures=frozenset(str(p["MaTTHC"]) for p in catalogue),
+            agencies=frozenset(str(a["MaDinhDanh"]) for a in self.agencies()),
+        )
+
+    def agencies(self) -> list[dict[str, str]]:
+        body = self._get("/api/agencies", {})
+        if not isinstance(body, list):
+            raise SourceError(f"{AGENCIES_SOURCE}: GET /api/agencies did not return a list")
+        return body
+
+    def _get(self, path: str, params: dict[str, str]) -> Any:
         for attempt in range(1, self.attempts + 1):
             try:
                 response = self.client.get(path, params=params)
@@ -151,18 +224,16 @@ def _land(settings: Settings, run_id: str, records: list[object]) -> Path:
 
 
 def _load_page(
-    warehouse: Warehouse, settings: Settings, run_id: str, records: list[object]
+    warehouse: Warehouse,
+    settings: Settings,
+    run_id: str,
+    records: list[object],
+    codes: CodeLists,
 ) -> tuple[RunCounts, str | None]:
     counts = RunCounts(read=len(records))
-    rejections: list[Rejection] = []
-    valid: dict[tuple[str, str], dict[str, object]] = {}
-    for record in records:
-        reason = validate(record)
-        if reason:
-            key = record.get("MaHoSo") if isinstance(record, dict) else None
-            rejections.append(Rejection(str(key) if key else None, reason, ledger.dumps(record)))
-            continue
-        assert isinstance(record, dict)
+    accepted, rejections = split_records(records, codes)
+    valid: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in accepted:
         natural_key = (str(record["MaHoSo"]), str(record["NgayCapNhat"]))
         if natural_key in valid:
             counts.duplicate += 1
@@ -171,11 +242,11 @@ def _load_page(
     counts.rejected = len(rejections)
 
     if valid:
-        codes = sorted({code for code, _ in valid})
-        placeholders = ", ".join("?" for _ in codes)
+        dossier_codes = sorted({code for code, _ in valid})
+        placeholders = ", ".join("?" for _ in dossier_codes)
         seen = warehouse.fetch(
             f"select record_key, updated_at from {RAW_TABLE} where record_key in ({placeholders})",
-            codes,
+            dossier_codes,
         )
         for natural_key in seen:
             if valid.pop((natural_key[0], natural_key[1]), None) is not None:
@@ -199,7 +270,7 @@ def _load_page(
             ),
         )
     ledger.reject(warehouse, run_id, SOURCE, rejections)
-    stamps = [str(r["NgayCapNhat"]) for r in records if isinstance(r, dict) and validate(r) is None]
+    stamps = [str(r["NgayCapNhat"]) for r in accepted]
     return counts, max(stamps) if stamps else None
 
 
@@ -220,10 +291,13 @@ def ingest_dossiers(
     ledger.start_run(warehouse, run_id, SOURCE, watermark)
     api = api or ProceduresApi(settings.procedures_api_url, settings.http_timeout_seconds)
     try:
+        codes = api.code_lists()
         for page in api.pages(watermark, settings.page_size):
             _land(settings, run_id, page.records)
             with warehouse.transaction():
-                counts, page_watermark = _load_page(warehouse, settings, run_id, page.records)
+                counts, page_watermark = _load_page(
+                    warehouse, settings, run_id, page.records, codes
+                )
                 if page_watermark and (watermark is None or page_watermark > watermark):
                     watermark = page_watermark
                     ledger.write_watermark(warehouse, SOURCE, watermark)
@@ -240,5 +314,56 @@ def ingest_dossiers(
     ledger.finish_run(warehouse, run_id, SOURCE, "success")
     result.status = "success"
     result.watermark_to = watermark
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def ingest_agencies(settings: Settings, warehouse: Warehouse, run_id: str | None = None,
+                    api: ProceduresApi | None = None) -> IngestResult:  # fmt: skip
+    """Replace the agency directory's snapshot: electronic identifier codes and validity."""
+    run_id = run_id or ledger.new_run_id()
+    started = time.monotonic()
+    ledger.ensure_ops_schema(warehouse)
+    columns = ", ".join(f'"{name}" varchar' for name in AGENCY_FIELDS)
+    warehouse.execute(
+        f"create table if not exists {AGENCIES_TABLE} ({columns}, _run_id varchar not null, "
+        "_loaded_at timestamp not null)"
+    )
+    result = IngestResult(AGENCIES_SOURCE, run_id, "running")
+    ledger.start_run(warehouse, run_id, AGENCIES_SOURCE, None)
+    api = api or ProceduresApi(settings.procedures_api_url, settings.http_timeout_seconds)
+    try:
+        records = api.agencies()
+        rejections = [
+            Rejection(str(r.get("MaDinhDanh")) if isinstance(r, dict) else None,
+                      "missing MaDinhDanh" if isinstance(r, dict) else "not a JSON object",
+                      ledger.dumps(r))
+            for r in records
+            if not isinstance(r, dict) or not r.get("MaDinhDanh")
+        ]  # fmt: skip
+        valid = [r for r in records if isinstance(r, dict) and r.get("MaDinhDanh")]
+        counts = RunCounts(read=len(records), loaded=len(valid), rejected=len(rejections))
+        now = ledger.utc_now()
+        table = pa.table(
+            {name: [str(r.get(name) or "") or None for r in valid] for name in AGENCY_FIELDS}
+            | {
+                "_run_id": [run_id] * len(valid),
+                "_loaded_at": pa.array([now] * len(valid), pa.timestamp("us")),
+            }
+        )
+        with warehouse.transaction():
+            warehouse.execute(f"delete from {AGENCIES_TABLE}")
+            warehouse.append(AGENCIES_TABLE, table)
+            ledger.reject(warehouse, run_id, AGENCIES_SOURCE, rejections)
+            ledger.add_to_run(warehouse, run_id, AGENCIES_SOURCE, counts, None)
+        result.counts.add(counts)
+    except Exception as error:
+        ledger.finish_run(warehouse, run_id, AGENCIES_SOURCE, "failed", str(error)[:1000])
+        result.status = "failed"
+        raise
+    finally:
+        api.close()
+    ledger.finish_run(warehouse, run_id, AGENCIES_SOURCE, "success")
+    result.status = "success"
     result.seconds = time.monotonic() - started
     return result

@@ -26,7 +26,7 @@ from simulator.generate import simulate  # noqa: E402
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # A small window is enough to exercise every path; the benchmarks use full scale.
-SMALL_WINDOW = (date(2025, 7, 1), date(2025, 9, 30))
+SMALL_WINDOW = (date(2025, 6, 1), date(2025, 8, 31))  # crosses the merger
 
 
 def require_postgres() -> None:

@@ -15,7 +15,7 @@ import pytest
 from govdata.settings import Settings
 from govdata.warehouse import session
 from ingestion.procedures import ProceduresApi, SourceError, ingest_dossiers
-from simulator.api import DossierStore, _handler, serving
+from simulator.api import NEVER, ProcedureExports, _handler, serving
 
 
 def settings_for(
@@ -51,7 +51,8 @@ def test_ingest_reconciles_and_reruns_change_nothing(
     assert first.counts.read == first.counts.loaded == len(expected)
     assert first.counts.reconciles and again.counts.reconciles
     assert again.counts.loaded == 0
-    assert raw == [(len(expected), len(expected))]
+    dossiers = {json.loads(line)["MaHoSo"] for line in expected}
+    assert raw == [(len(expected), len(dossiers))]  # every version, history kept
     assert [r[4] for r in runs] == ["success", "success"]
     assert all(
         read == loaded + rejected + duplicate for read, loaded, rejected, duplicate, _ in runs
@@ -95,7 +96,7 @@ def test_invalid_records_are_kept_with_their_reason(tmp_path: Path, small_source
 @contextmanager
 def flaky_api(directory: Path, fail_every: int) -> Iterator[str]:
     """The sync API, answering 503 to every ``fail_every``-th request."""
-    base = _handler(DossierStore(directory))
+    base = _handler(ProcedureExports(directory), NEVER)
     calls = {"n": 0}
 
     class Flaky(base):  # type: ignore[misc, valid-type]
@@ -129,7 +130,7 @@ def test_a_source_that_stays_down_fails_the_run_with_a_clear_message(tmp_path: P
     settings = settings_for(tmp_path, "http://127.0.0.1:9")  # nothing listens on port 9
     api = ProceduresApi(settings.procedures_api_url, timeout=2, attempts=2, backoff_seconds=0.01)
     with session(settings) as warehouse:
-        with pytest.raises(SourceError, match=r"procedures\.dossiers: GET /api/dossiers failed 2"):
+        with pytest.raises(SourceError, match=r"procedures\.dossiers: GET /api/\w+ failed 2 times"):
             ingest_dossiers(settings, warehouse, api=api)
         status = warehouse.fetch("select status, message from ops.ingest_runs")
     assert status[0][0] == "failed" and "failed 2 times" in status[0][1]

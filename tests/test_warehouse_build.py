@@ -10,7 +10,7 @@ import pytest
 from govdata.dbt import run_dbt
 from govdata.settings import Settings
 from govdata.warehouse import session
-from ingestion.procedures import ingest_dossiers
+from ingestion.procedures import ingest_agencies, ingest_dossiers
 from simulator.api import serving
 
 MARTS = {
@@ -21,7 +21,9 @@ MARTS = {
 
 def build_on(settings: Settings, sources: Path) -> dict[str, list[tuple[object, ...]]]:
     with serving(sources, port=0) as url, session(settings) as warehouse:
-        ingest_dossiers(settings.model_copy(update={"procedures_api_url": url}), warehouse)
+        source_settings = settings.model_copy(update={"procedures_api_url": url})
+        ingest_agencies(source_settings, warehouse)
+        ingest_dossiers(source_settings, warehouse)
     result = run_dbt(settings, "build")
     assert not result.failures
     with session(settings) as warehouse:
@@ -54,5 +56,11 @@ def test_marts_are_identical_on_duckdb_and_postgres(
 
     kpis = on_duckdb["marts.kpi_unit_month"]
     province = [row for row in kpis if row[3] == "province"]
+    # History is restated on today's province: the old provinces 35, 36 and 37 become 37.
     assert {row[1] for row in province} == {"37"}
+    assert {row[0].month for row in province} == {6, 7, 8}
+    # Communes are as recorded: old communes before 1 July 2025, new ones after.
+    june = {row[1] for row in kpis if row[3] == "commune" and row[0].month == 6}
+    july = {row[1] for row in kpis if row[3] == "commune" and row[0].month == 7}
+    assert len(june) > len(july) > 50  # 398 old communes, 129 new ones
     assert all(0 <= row[8] <= 1 for row in kpis if row[8] is not None)

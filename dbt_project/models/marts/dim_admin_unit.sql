@@ -14,7 +14,7 @@ final as (
         unit_level,
         unit_type,
         parent_code,
-        coalesce(parent_code, unit_code) as province_code,
+        current_province_code,
         valid_from,
         valid_to
     from units

@@ -6,24 +6,27 @@ dossiers as (
 
 ),
 
-units as (
+agencies as (
 
-    select * from {{ ref('dim_admin_unit') }}
+    select * from {{ ref('dim_agency') }}
 
 ),
 
 attributed as (
 
-    -- Attributed to the unit in force when the dossier was received.
+    -- Agency codes were reused in 2025: the agency is the one the code named on reception.
     select
         dossiers.*,
-        units.unit_level,
-        units.province_code
+        agencies.unit_code,
+        agencies.unit_level,
+        agencies.current_province_code as province_code
     from dossiers
-    left join units
-        on dossiers.processing_unit_code = units.unit_code
-        and cast(dossiers.received_at as date) >= units.valid_from
-        and (units.valid_to is null or cast(dossiers.received_at as date) <= units.valid_to)
+    left join agencies
+        on dossiers.processing_agency_code = agencies.agency_code
+        and cast(dossiers.received_at as date)
+            >= coalesce(agencies.valid_from, date '0001-01-01')
+        and cast(dossiers.received_at as date)
+            <= coalesce(agencies.valid_to, date '9999-12-31')
 
 ),
 
@@ -33,7 +36,8 @@ compute_booleans as (
         dossier_code,
         procedure_code,
         field_code,
-        processing_unit_code as unit_code,
+        processing_agency_code as agency_code,
+        unit_code,
         unit_level,
         province_code,
         applicant_type_code,

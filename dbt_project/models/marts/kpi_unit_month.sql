@@ -76,10 +76,19 @@ named as (
         cast(kpis.denominator as bigint) as denominator,
         {{ safe_rate('kpis.numerator', 'kpis.denominator') }} as rate
     from online_dossiers as kpis
+    -- Province rows are on today's boundaries, so they carry today's name; communes are as
+    -- recorded, so they carry the name the code had that month.
     left join units
         on kpis.unit_code = units.unit_code
-        and kpis.period_month >= units.valid_from
-        and (units.valid_to is null or kpis.period_month <= units.valid_to)
+        and kpis.unit_level = units.unit_level
+        and (
+            (kpis.unit_level = 'province' and units.valid_to is null)
+            or (
+                kpis.unit_level = 'commune'
+                and kpis.period_month >= coalesce(units.valid_from, date '0001-01-01')
+                and kpis.period_month <= coalesce(units.valid_to, date '9999-12-31')
+            )
+        )
 
 )
 

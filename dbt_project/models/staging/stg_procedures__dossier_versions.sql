@@ -13,7 +13,7 @@ renamed as (
         record_key as dossier_code,
         {{ json_text('payload', 'MaTTHC') }} as procedure_code,
         {{ json_text('payload', 'MaLinhVuc') }} as field_code,
-        {{ json_text('payload', 'DonViXuLy') }} as processing_unit_code,
+        {{ json_text('payload', 'DonViXuLy') }} as processing_agency_code,
         {{ json_text('payload', 'MaChuHoSoAnDanh') }} as applicant_key,
 
         ---------- codes

@@ -1,0 +1,103 @@
+"""Source contracts: the fields a source declares, and their validation with polars.
+
+A contract names each field with its type, whether it is required, the pattern its text must
+match, the code list its values must belong to and the range of its numbers. ``split`` checks
+a whole batch at once (vectorised) and returns the valid rows, typed, and the rejected ones
+with the first reason each broke, so a rejected record is always kept with why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+
+TIMESTAMP_PATTERN = r"^\d{14}$"  # the national portal's yyyyMMddHHmmss
+TIMESTAMP_FORMAT = "%Y%m%d%H%M%S"
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    dtype: pl.DataType | type[pl.DataType] = pl.String
+    required: bool = False
+    pattern: str | None = None
+    codes: str | None = None  # name of the code list the value must belong to
+    allowed: Collection[object] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    timestamp_format: str | None = None  # text that must parse as a timestamp
+    personal: bool = False  # never goes past ingestion
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    source: str
+    fields: tuple[Field, ...]
+    natural_key: tuple[str, ...]
+    updated_field: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+    @property
+    def personal_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.personal)
+
+    def checks(self, codes: Mapping[str, Collection[str]]) -> list[tuple[pl.Expr, str]]:
+        """(condition that flags a bad row, reason) pairs, in the order they are reported."""
+        checks: list[tuple[pl.Expr, str]] = []
+        for f in self.fields:
+            column = pl.col(f.name)
+            if f.required:
+                empty = column.is_null()
+                if f.dtype == pl.String:
+                    empty = empty | (column == "")
+                checks.append((empty, f"missing required field {f.name}"))
+        for f in self.fields:
+            column = pl.col(f.name)
+            if f.pattern:
+                checks.append(
+                    (column.is_not_null() & ~column.str.contains(f.pattern),
+                     f"{f.name}: not in the expected format")
+                )  # fmt: skip
+            if f.timestamp_format:
+                parsed = column.str.strptime(pl.Datetime, f.timestamp_format, strict=False)
+                checks.append(
+                    (column.is_not_null() & parsed.is_null(), f"{f.name}: not a valid date")
+                )
+            if f.allowed is not None:
+                checks.append(
+                    (column.is_not_null() & ~column.is_in(list(f.allowed)),
+                     f"{f.name}: unknown code")
+                )  # fmt: skip
+            if f.codes is not None:
+                known = list(codes.get(f.codes, ()))
+                checks.append(
+                    (column.is_not_null() & ~column.is_in(known),
+                     f"{f.name}: not in the {f.codes} code list")
+                )  # fmt: skip
+            if f.minimum is not None:
+                checks.append((column < f.minimum, f"{f.name}: below {f.minimum:g}"))
+            if f.maximum is not None:
+                checks.append((column > f.maximum, f"{f.name}: above {f.maximum:g}"))
+        return checks
+
+    def split(
+        self, frame: pl.DataFrame, codes: Mapping[str, Collection[str]] | None = None,
+        extra_checks: list[tuple[pl.Expr, str]] | None = None,
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:  # fmt: skip
+        """(valid rows, rejected rows with a ``_reason`` column)."""
+        checks = self.checks(codes or {}) + (extra_checks or [])
+        if not checks:
+            return frame, frame.clear().with_columns(_reason=pl.lit("", pl.String))
+        reason: pl.Expr = pl.lit(None, pl.String)
+        for condition, why in reversed(checks):
+            reason = pl.when(condition.fill_null(False)).then(pl.lit(why)).otherwise(reason)
+        flagged = frame.with_columns(_reason=reason)
+        valid = flagged.filter(pl.col("_reason").is_null()).drop("_reason")
+        rejected = flagged.filter(pl.col("_reason").is_not_null())
+        return valid, rejected

@@ -1,0 +1,61 @@
+"""The landing zone: what was read, as it was read, append-only.
+
+Each batch read from a source is written as Parquet under
+``$GOVDATA_HOME/landing/source=<source>/load_date=<YYYY-MM-DD>/``, hive-style, so one day of
+one source can be inspected or reloaded alone. Landing files keep the original payloads,
+personal data included, which is why they alone are pruned after
+``GOVDATA_LANDING_RETENTION_DAYS``; the warehouse keeps none of it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from govdata.settings import Settings
+from ingestion.ledger import utc_now
+
+
+def partition(settings: Settings, source: str, day: date | None = None) -> Path:
+    day = day or utc_now().date()
+    return settings.landing_dir / f"source={source}" / f"load_date={day:%Y-%m-%d}"
+
+
+def land(settings: Settings, source: str, run_id: str, part: int, table: pa.Table) -> Path:
+    """Write one batch; returns its path. Parts are numbered within a run."""
+    directory = partition(settings, source)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"run_id={run_id}-part={part:05d}.parquet"
+    staging = path.with_suffix(".parquet.tmp")
+    pq.write_table(table, staging, compression="zstd", compression_level=1)
+    staging.replace(path)  # a reader never sees half a file
+    return path
+
+
+def lines_table(lines: list[bytes], origin: str, first_line: int = 1) -> pa.Table:
+    """Raw lines of a text export with where they came from."""
+    return pa.table(
+        {
+            "origin": pa.array([origin] * len(lines), pa.string()),
+            "line_number": pa.array(range(first_line, first_line + len(lines)), pa.int64()),
+            "payload": pa.array(lines, pa.binary()),
+        }
+    )
+
+
+def prune(settings: Settings, today: date | None = None) -> list[Path]:
+    """Delete load-date partitions older than the retention; returns what was deleted."""
+    if settings.landing_retention_days is None:
+        return []
+    oldest = (today or utc_now().date()) - timedelta(days=settings.landing_retention_days)
+    removed = []
+    for directory in sorted(settings.landing_dir.glob("source=*/load_date=*")):
+        day = date.fromisoformat(directory.name.removeprefix("load_date="))
+        if day < oldest:
+            shutil.rmtree(directory)
+            removed.append(directory)
+    return removed
