@@ -20,6 +20,7 @@ from govdata.settings import Settings
 from govdata.warehouse import publish_serving_copy, session
 from ingestion.ledger import IngestResult, RunCounts
 from ingestion.procedures import ingest_agencies, ingest_dossiers
+from ingestion.sql import ingest_sql, load_sources
 from simulator.api import serving
 from simulator.generate import DEFAULT_END, DEFAULT_START, SimulationSummary, simulate
 
@@ -73,10 +74,13 @@ def ingest(
     with procedures_api(settings) as url:
         source_settings = settings.model_copy(update={"procedures_api_url": url})
         with session(settings) as warehouse:
-            return [
+            results = [
                 ingest_agencies(source_settings, warehouse),
                 ingest_dossiers(source_settings, warehouse, on_page=on_page),
             ]
+            # Systems that expose a database, declared in ingestion/sources/*.yaml.
+            results += [ingest_sql(settings, warehouse, source) for source in load_sources()]
+            return results
 
 
 @dataclass(frozen=True, slots=True)

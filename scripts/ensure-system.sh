@@ -39,6 +39,18 @@ if ! answers 127.0.0.1 6379; then
 fi
 answers 127.0.0.1 6379 || { echo "Redis does not answer on 127.0.0.1:6379" >&2; exit 1; }
 
+# MariaDB: a second SQL dialect the SQL-database connector is tested against.
+if ! answers 127.0.0.1 3306; then
+    if ! command -v mariadbd >/dev/null && [[ ! -x /usr/sbin/mariadbd ]]; then
+        echo "installing mariadb-server (SQL connector tests)"
+        apt_install mariadb-server
+    fi
+    echo "starting MariaDB"
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    for _ in $(seq 100); do answers 127.0.0.1 3306 && break; sleep 0.2; done
+fi
+answers 127.0.0.1 3306 || { echo "MariaDB does not answer on 127.0.0.1:3306" >&2; exit 1; }
+
 if ! answers 127.0.0.1 5432; then
     if command -v pg_ctlcluster >/dev/null && [[ -d /etc/postgresql ]]; then
         echo "starting the local PostgreSQL cluster"

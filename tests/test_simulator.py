@@ -211,29 +211,31 @@ PEAK_MEMORY = """
 import resource, sys
 from datetime import date
 from pathlib import Path
-from simulator.agencies import build_agencies
-from simulator.calendar import WorkingCalendar
-from simulator.procedures import write_procedure_system
-from simulator.units import load_region
-region = load_region("37")
-write_procedure_system(Path(sys.argv[1]), region, build_agencies(region),
-    WorkingCalendar(2024, 2026), 1, float(sys.argv[2]), date(2025, 9, 1), date(2025, 9, 30))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+from simulator.generate import simulate
+simulate(Path(sys.argv[1]), scale=float(sys.argv[2]), seed=1,
+         start=date(2025, 9, 1), end=date(2025, 9, 30))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+      resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
 
 def test_memory_stays_flat_as_the_scale_grows(tmp_path: Path) -> None:
-    def peak_kib(scale: float) -> int:
+    """All three systems, in both processes: ten times the records, the same peak."""
+
+    def peaks_kib(scale: float) -> tuple[int, int]:
         done = subprocess.run(
             [sys.executable, "-c", PEAK_MEMORY, str(tmp_path / str(scale)), str(scale)],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
-        return int(done.stdout.split()[-1])
+        main, worker = done.stdout.split()[-2:]
+        return int(main), int(worker)
 
-    small, large = peak_kib(0.02), peak_kib(0.2)
-    rows = sum(1 for _ in (tmp_path / "0.2" / "procedures" / "dossiers.jsonl").open("rb"))
-    assert rows > 20_000
-    assert large < small * 1.15, f"peak {small} KiB at scale 0.02, {large} KiB at 0.2"
+    small, large = peaks_kib(0.02), peaks_kib(0.2)
+    summary = json.loads((tmp_path / "0.2" / "summary.json").read_text())["counts"]["totals"]
+    assert summary["procedures.dossier_versions"] > 20_000
+    assert summary["documents.status"] > 50_000
+    for process, before, after in zip(("main", "worker"), small, large, strict=True):
+        assert after < before * 1.15, f"{process}: {before} KiB at scale 0.02, {after} at 0.2"
 
 
 def test_agency_directory_is_exported(tmp_path: Path) -> None:
