@@ -11,7 +11,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from govdata import pipeline
 from govdata.settings import Settings, SettingsError, load_settings
@@ -99,7 +99,8 @@ def _ingest(settings: Settings) -> None:
         results = _step(
             "ingest", lambda: pipeline.ingest(settings, on_page=lambda _: progress.advance(task))
         )
-    table = Table("source", "read", "loaded", "rejected", "duplicate", "watermark", "seconds")
+    table = Table("read", "loaded", "rejected", "duplicate", "watermark", "seconds")
+    table.columns.insert(0, Column("source", no_wrap=True))
     for r in results:
         c = r.counts
         table.add_row(

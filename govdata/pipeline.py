@@ -19,7 +19,8 @@ from govdata.dbt import BuildResult, run_dbt
 from govdata.settings import Settings
 from govdata.warehouse import publish_serving_copy, session
 from ingestion.ledger import IngestResult, RunCounts
-from ingestion.procedures import ingest_agencies, ingest_dossiers
+from ingestion.procedures import ingest_agencies, ingest_dossiers, ingest_events
+from ingestion.reports import ingest_reports
 from ingestion.sql import ingest_sql, load_sources
 from simulator.api import serving
 from simulator.generate import DEFAULT_END, DEFAULT_START, SimulationSummary, simulate
@@ -77,7 +78,9 @@ def ingest(
             results = [
                 ingest_agencies(source_settings, warehouse),
                 ingest_dossiers(source_settings, warehouse, on_page=on_page),
+                ingest_events(source_settings, warehouse, on_page=on_page),
             ]
+            results += ingest_reports(settings, warehouse)
             # Systems that expose a database, declared in ingestion/sources/*.yaml.
             results += [ingest_sql(settings, warehouse, source) for source in load_sources()]
             return results

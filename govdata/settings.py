@@ -53,8 +53,11 @@ class Settings(BaseSettings):
     reports_dir: Path | None = Field(
         None, description="Where the reporting system drops its exports [sources/reports]."
     )
+    reports_format: Literal["csv", "xlsx"] = Field(
+        "csv", description="Which of the reporting system's exports to read."
+    )
     http_timeout_seconds: float = Field(30.0, gt=0)
-    page_size: int = Field(1000, gt=0, le=100_000)
+    page_size: int = Field(5000, gt=0, le=10_000)
 
     landing_retention_days: int | None = Field(
         90,

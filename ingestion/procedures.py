@@ -1,9 +1,12 @@
 """Connector for the administrative-procedure system (national portal sync format).
 
-Reads dossiers from the system's sync API page by page from the source's watermark, lands the
-original payloads, validates each record against the contract below, pseudonymises the
-applicant and appends the new versions to ``raw.procedures__dossiers``. Every page is committed
-with its watermark, so a run killed midway resumes where it stopped and loses nothing.
+Three feeds of the system's sync API: the agency directory (a snapshot), the dossier versions
+pushed to the national portal (``/api/dossiers``, by ``NgayCapNhat``) and the progress events
+(``/api/events``, by ``ThoiDiemXuLy``). Each feed is read page by page from its watermark; a
+page is landed as read, validated against its contract (code lists from the system's own
+catalogue and agency directory), stripped of personal data (the applicant and the staff
+become keyed hashes) and loaded with its rejections, counts and watermark in one transaction,
+so a run killed midway resumes where it stopped and loses nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,11 +23,13 @@ import pyarrow as pa
 
 from govdata.settings import Settings
 from govdata.warehouse import Warehouse
-from ingestion import ledger
+from ingestion import landing, ledger
 from ingestion.contract import TIMESTAMP_FORMAT, TIMESTAMP_PATTERN, Contract, Field
 from ingestion.ledger import IngestResult, Rejection, RunCounts
+from ingestion.loader import RawTable, load_batch
 
 SOURCE = "procedures.dossiers"
+EVENTS_SOURCE = "procedures.events"
 RAW_TABLE = "raw.procedures__dossiers"
 AGENCIES_SOURCE = "procedures.agencies"
 AGENCIES_TABLE = "raw.procedures__agencies"
@@ -33,6 +37,7 @@ AGENCY_FIELDS = ("MaDinhDanh", "TenCoQuan", "LoaiCoQuan", "MaDonViHanhChinh", "M
                  "HieuLucTu", "HieuLucDen")  # fmt: skip
 
 MAX_FEE_VND = 10**10  # no procedure fee comes near ten billion dong
+LARGEST_FEE = "DanhSachLePhi.SoTien"  # derived: the largest fee of the dossier
 STAMP = {"pattern": TIMESTAMP_PATTERN, "timestamp_format": TIMESTAMP_FORMAT}
 
 # The national portal's sync payload (DongBoHoSoMC), as the connector accepts it. Scalars are
@@ -51,7 +56,7 @@ DOSSIER_CONTRACT = Contract(
         Field("TrangThaiHoSo", required=True, allowed=[str(n) for n in range(1, 11)]),
         Field("KenhThucHien", allowed=["1", "2", "3"], description="1 in person, 2 online, 3 post"),
         Field("LoaiDoiTuong", allowed=["1", "2"], description="1 citizen, 2 business"),
-        Field("_largest_fee", pl.Float64, minimum=0, maximum=MAX_FEE_VND),
+        Field(LARGEST_FEE, pl.Float64, minimum=0, maximum=MAX_FEE_VND),
         Field("ChuHoSo", personal=True),
         Field("SoDienThoaiChuHoSo", personal=True),
         Field("EmailChuHoSo", personal=True),
@@ -68,15 +73,6 @@ TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 
 class SourceError(RuntimeError):
     """A permanent failure reading a source: names the source and what went wrong."""
-
-
-def raw_ddl(dialect: str) -> str:
-    json_type = "jsonb" if dialect == "postgres" else "json"
-    return (
-        f"create table if not exists {RAW_TABLE} (record_key varchar not null, "
-        f"updated_at varchar not null, payload {json_type} not null, "
-        "_run_id varchar not null, _loaded_at timestamp not null)"
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +117,11 @@ def split_records(
     ]  # fmt: skip
     if not objects:
         return [], rejections
-    names = [f.name for f in DOSSIER_CONTRACT.fields if not f.name.startswith("_")]
+    names = [f.name for f in DOSSIER_CONTRACT.fields if f.name != LARGEST_FEE]
     frame = pl.DataFrame(
         {name: [_text(r.get(name)) for _, r in objects] for name in names}
-        | {"_largest_fee": [_largest_fee(r) for _, r in objects], "_i": [i for i, _ in objects]},
-        schema={name: pl.String for name in names} | {"_largest_fee": pl.Float64, "_i": pl.Int64},
+        | {LARGEST_FEE: [_largest_fee(r) for _, r in objects], "_i": [i for i, _ in objects]},
+        schema={name: pl.String for name in names} | {LARGEST_FEE: pl.Float64, "_i": pl.Int64},
     )
     valid, rejected = DOSSIER_CONTRACT.split(frame, codes.as_mapping())
     for key, reason, index in rejected.select("MaHoSo", "_reason", "_i").iter_rows():
@@ -156,7 +152,9 @@ class ProceduresApi:
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
 
-    def pages(self, updated_since: str | None, page_size: int) -> Iterator[Page]:
+    def pages(
+        self, updated_since: str | None, page_size: int, path: str = "/api/dossiers"
+    ) -> Iterator[Page]:
         cursor: str | None = None
         while True:
             params = {"limit": str(page_size)}
@@ -164,7 +162,7 @@ class ProceduresApi:
                 params["updated_since"] = updated_since
             if cursor:
                 params["cursor"] = cursor
-            body = self._get("/api/dossiers", params)
+            body = self._get(path, params)
             page = Page(records=body["data"], next_cursor=body.get("next_cursor"))
             yield page
             if not page.next_cursor:
@@ -212,66 +210,155 @@ class ProceduresApi:
         self.client.close()
 
 
-def _land(settings: Settings, run_id: str, records: list[object]) -> Path:
-    """Keep the original payloads, partitioned by source and load date (append-only)."""
-    directory = settings.landing_dir / f"source={SOURCE}" / f"load_date={ledger.utc_now():%Y-%m-%d}"
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"run_id={run_id}.jsonl"
-    with path.open("a", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(ledger.dumps(record) + "\n")
-    return path
+EVENT_CONTRACT = Contract(
+    source=EVENTS_SOURCE,
+    fields=(
+        Field("MaHoSo", required=True, description="Dossier code"),
+        Field("TrangThai", required=True, allowed=[str(n) for n in range(1, 11)]),
+        Field("ThoiDiemXuLy", required=True, **STAMP, description="When the step happened"),
+        Field("PhongBanXuLy", description="Agency code / department that acted"),
+        Field("NguoiXuLy", personal=True, description="Staff account that acted"),
+    ),
+    natural_key=("MaHoSo", "TrangThai", "ThoiDiemXuLy"),
+)
+DOSSIERS_TABLE = RawTable(
+    RAW_TABLE,
+    pa.schema([("record_key", pa.string()), ("updated_at", pa.string()),
+               ("payload", pa.string())]),
+    natural_key=("record_key",),
+    updated="updated_at",
+    json_columns=("payload",),
+)  # fmt: skip
+EVENTS_TABLE = RawTable(
+    "raw.procedures__events",
+    pa.schema([("record_key", pa.string()), ("status", pa.int64()),
+               ("occurred_at", pa.string()), ("department", pa.string()),
+               ("handler_key", pa.string())]),
+    natural_key=("record_key", "status", "occurred_at"),
+)  # fmt: skip
+# Steps after reception cannot happen before the dossier was received.
+AFTER_RECEPTION = 4
 
 
-def _load_page(
-    warehouse: Warehouse,
+def split_events(
+    records: list[object], receptions: dict[str, str]
+) -> tuple[list[dict[str, Any]], list[Rejection]]:
+    """Validate progress events: the contract, then their place in the dossier's story."""
+    objects = [(i, r) for i, r in enumerate(records) if isinstance(r, dict)]
+    rejections = [
+        Rejection(None, "not a JSON object (a record the source could not encode as UTF-8 "
+                  "JSON)", ledger.dumps(r))
+        for r in records
+        if not isinstance(r, dict)
+    ]  # fmt: skip
+    if not objects:
+        return [], rejections
+    names = [f.name for f in EVENT_CONTRACT.fields]
+    frame = pl.DataFrame(
+        {name: [_text(r.get(name)) for _, r in objects] for name in names}
+        | {"_i": [i for i, _ in objects],
+           "_received": [receptions.get(str(r.get("MaHoSo"))) for _, r in objects]},
+        schema={name: pl.String for name in names} | {"_i": pl.Int64, "_received": pl.String},
+    )  # fmt: skip
+    out_of_order = (
+        (pl.col("TrangThai").cast(pl.Int64, strict=False) >= AFTER_RECEPTION)
+        & pl.col("_received").is_not_null()
+        & (pl.col("ThoiDiemXuLy") < pl.col("_received"))
+    )
+    valid, rejected = EVENT_CONTRACT.split(
+        frame, extra_checks=[(out_of_order, "ThoiDiemXuLy: out of order, before the dossier "
+                              "was received")]
+    )  # fmt: skip
+    for key, reason, index in rejected.select("MaHoSo", "_reason", "_i").iter_rows():
+        rejections.append(Rejection(key, reason, ledger.dumps(records[index])))
+    return [records[i] for i in valid["_i"]], rejections  # type: ignore[misc]
+
+
+def _dossier_rows(records: list[dict[str, Any]], key: bytes) -> pa.Table:
+    return pa.table(
+        {
+            "record_key": [str(r["MaHoSo"]) for r in records],
+            "updated_at": [str(r["NgayCapNhat"]) for r in records],
+            "payload": [ledger.dumps(pseudonymise(r, key)) for r in records],
+        }
+    )
+
+
+def _event_rows(records: list[dict[str, Any]], key: bytes) -> pa.Table:
+    return pa.table(
+        {
+            "record_key": [str(r["MaHoSo"]) for r in records],
+            "status": pa.array([int(r["TrangThai"]) for r in records], pa.int64()),
+            "occurred_at": [str(r["ThoiDiemXuLy"]) for r in records],
+            "department": [r.get("PhongBanXuLy") for r in records],
+            "handler_key": [ledger.keyed_hash(key, r.get("NguoiXuLy")) for r in records],
+        }
+    )
+
+
+def _receptions(warehouse: Warehouse, records: list[object]) -> dict[str, str]:
+    """When each dossier of a batch of events was received, from the raw layer."""
+    codes = sorted({str(r["MaHoSo"]) for r in records if isinstance(r, dict) and r.get("MaHoSo")})
+    if not codes:
+        return {}
+    placeholders = ", ".join("?" for _ in codes)
+    rows = warehouse.fetch(
+        f"select record_key, min(payload ->> 'NgayTiepNhan') from {RAW_TABLE} "
+        f"where record_key in ({placeholders}) group by record_key",
+        codes,
+    )
+    return {code: stamp for code, stamp in rows if stamp}
+
+
+def _ingest_feed(
     settings: Settings,
+    warehouse: Warehouse,
+    source: str,
+    path: str,
+    table: RawTable,
+    stamp_field: str,
+    make_split: Callable[
+        [], Callable[[list[object]], tuple[list[dict[str, Any]], list[Rejection]]]
+    ],
+    rows: Callable[[list[dict[str, Any]], bytes], pa.Table],
+    api: ProceduresApi,
     run_id: str,
-    records: list[object],
-    codes: CodeLists,
-) -> tuple[RunCounts, str | None]:
-    counts = RunCounts(read=len(records))
-    accepted, rejections = split_records(records, codes)
-    valid: dict[tuple[str, str], dict[str, Any]] = {}
-    for record in accepted:
-        natural_key = (str(record["MaHoSo"]), str(record["NgayCapNhat"]))
-        if natural_key in valid:
-            counts.duplicate += 1
-        else:
-            valid[natural_key] = record
-    counts.rejected = len(rejections)
-
-    if valid:
-        dossier_codes = sorted({code for code, _ in valid})
-        placeholders = ", ".join("?" for _ in dossier_codes)
-        seen = warehouse.fetch(
-            f"select record_key, updated_at from {RAW_TABLE} where record_key in ({placeholders})",
-            dossier_codes,
-        )
-        for natural_key in seen:
-            if valid.pop((natural_key[0], natural_key[1]), None) is not None:
-                counts.duplicate += 1
-
+    on_page: Callable[[RunCounts], None] | None,
+) -> IngestResult:
+    """Page through one feed of the API from its watermark, one transaction per page."""
+    started = time.monotonic()
+    ledger.ensure_ops_schema(warehouse)
+    table.ensure(warehouse)
+    watermark = ledger.read_watermark(warehouse, source)
+    result = IngestResult(source, run_id, "running", watermark_from=watermark)
+    ledger.start_run(warehouse, run_id, source, watermark)
     key = settings.pii_key()
-    new = list(valid.items())
-    counts.loaded = len(new)
-    if new:
-        now = ledger.utc_now()
-        warehouse.append(
-            RAW_TABLE,
-            pa.table(
-                {
-                    "record_key": [code for (code, _), _ in new],
-                    "updated_at": [stamp for (_, stamp), _ in new],
-                    "payload": [ledger.dumps(pseudonymise(r, key)) for _, r in new],
-                    "_run_id": [run_id] * len(new),
-                    "_loaded_at": pa.array([now] * len(new), pa.timestamp("us")),
-                }
-            ),
-        )
-    ledger.reject(warehouse, run_id, SOURCE, rejections)
-    stamps = [str(r["NgayCapNhat"]) for r in accepted]
-    return counts, max(stamps) if stamps else None
+    try:
+        split = make_split()  # reads the code lists: a source that is down fails the run here
+        for part, page in enumerate(api.pages(watermark, settings.page_size, path)):
+            landing.land(settings, source, run_id, part, landing.lines_table(
+                [ledger.dumps(r).encode() for r in page.records], f"GET {path}"))  # fmt: skip
+            accepted, rejections = split(page.records)
+            with warehouse.transaction():
+                counts = load_batch(warehouse, run_id, source, table, rows(accepted, key),
+                                    rejections, read=len(page.records))  # fmt: skip
+                stamps = [str(r[stamp_field]) for r in accepted]
+                if stamps and (watermark is None or max(stamps) > watermark):
+                    watermark = max(stamps)
+                    ledger.write_watermark(warehouse, source, watermark)
+                ledger.add_to_run(warehouse, run_id, source, counts, watermark)
+            result.counts.add(counts)
+            if on_page:
+                on_page(counts)
+    except Exception as error:
+        ledger.finish_run(warehouse, run_id, source, "failed", str(error)[:1000])
+        result.status = "failed"
+        raise
+    ledger.finish_run(warehouse, run_id, source, "success")
+    result.status = "success"
+    result.watermark_to = watermark
+    result.seconds = time.monotonic() - started
+    return result
 
 
 def ingest_dossiers(
@@ -281,41 +368,39 @@ def ingest_dossiers(
     api: ProceduresApi | None = None,
     on_page: Callable[[RunCounts], None] | None = None,
 ) -> IngestResult:
-    """Bring the dossiers updated since the last watermark into the raw layer."""
-    run_id = run_id or ledger.new_run_id()
-    started = time.monotonic()
-    ledger.ensure_ops_schema(warehouse)
-    warehouse.execute(raw_ddl(warehouse.dialect))
-    watermark = ledger.read_watermark(warehouse, SOURCE)
-    result = IngestResult(SOURCE, run_id, "running", watermark_from=watermark)
-    ledger.start_run(warehouse, run_id, SOURCE, watermark)
+    """Bring the dossier versions pushed since the last watermark into the raw layer."""
     api = api or ProceduresApi(settings.procedures_api_url, settings.http_timeout_seconds)
-    try:
+
+    def make_split() -> Callable[[list[object]], tuple[list[dict[str, Any]], list[Rejection]]]:
         codes = api.code_lists()
-        for page in api.pages(watermark, settings.page_size):
-            _land(settings, run_id, page.records)
-            with warehouse.transaction():
-                counts, page_watermark = _load_page(
-                    warehouse, settings, run_id, page.records, codes
-                )
-                if page_watermark and (watermark is None or page_watermark > watermark):
-                    watermark = page_watermark
-                    ledger.write_watermark(warehouse, SOURCE, watermark)
-                ledger.add_to_run(warehouse, run_id, SOURCE, counts, watermark)
-            result.counts.add(counts)
-            if on_page:
-                on_page(counts)
-    except Exception as error:
-        ledger.finish_run(warehouse, run_id, SOURCE, "failed", str(error)[:1000])
-        result.status = "failed"
-        raise
+        return lambda records: split_records(records, codes)
+
+    try:
+        return _ingest_feed(
+            settings, warehouse, SOURCE, "/api/dossiers", DOSSIERS_TABLE, "NgayCapNhat",
+            make_split, _dossier_rows, api, run_id or ledger.new_run_id(), on_page,
+        )  # fmt: skip
     finally:
         api.close()
-    ledger.finish_run(warehouse, run_id, SOURCE, "success")
-    result.status = "success"
-    result.watermark_to = watermark
-    result.seconds = time.monotonic() - started
-    return result
+
+
+def ingest_events(
+    settings: Settings,
+    warehouse: Warehouse,
+    run_id: str | None = None,
+    api: ProceduresApi | None = None,
+    on_page: Callable[[RunCounts], None] | None = None,
+) -> IngestResult:
+    """Bring the progress events since the last watermark (ingest dossiers first)."""
+    api = api or ProceduresApi(settings.procedures_api_url, settings.http_timeout_seconds)
+    try:
+        return _ingest_feed(
+            settings, warehouse, EVENTS_SOURCE, "/api/events", EVENTS_TABLE, "ThoiDiemXuLy",
+            lambda: lambda records: split_events(records, _receptions(warehouse, records)),
+            _event_rows, api, run_id or ledger.new_run_id(), on_page,
+        )  # fmt: skip
+    finally:
+        api.close()
 
 
 def ingest_agencies(settings: Settings, warehouse: Warehouse, run_id: str | None = None,

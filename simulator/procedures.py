@@ -467,8 +467,10 @@ class FaultyWriter:
 
     def write(self, record: dict, previous: dict | None = None) -> None:
         kind = self.injector.draw(self.kinds)
-        if kind == fault_kinds.OUT_OF_ORDER_EVENT and previous is None:
-            kind = None  # a first event cannot come before the one preceding it
+        if kind == fault_kinds.OUT_OF_ORDER_EVENT and (
+            previous is None or record["TrangThai"] < IN_PROCESS
+        ):
+            kind = None  # only a step after reception can be stamped before it
         if kind is None:
             self.handle.write(orjson.dumps(record) + b"\n")
             return
@@ -512,12 +514,12 @@ def spoil(record: dict, kind: str, previous: dict | None) -> tuple[bytes, str]:
             {"MaPhiLePhi": "LP01", "TenPhiLePhi": "Lệ phí", "SoTien": 10**15}
         ]
         return orjson.dumps(spoiled), "SoTien=10^15"
-    if kind == fault_kinds.OUT_OF_ORDER_EVENT:
+    if kind == fault_kinds.OUT_OF_ORDER_EVENT:  # ``previous`` is the reception event
         earlier = datetime.strptime(
             (previous or record)["ThoiDiemXuLy"], TIMESTAMP_FORMAT
-        ) - timedelta(days=3)
+        ) - timedelta(days=1)
         spoiled["ThoiDiemXuLy"] = stamp(earlier)
-        return orjson.dumps(spoiled), f"ThoiDiemXuLy={spoiled['ThoiDiemXuLy']} before previous"
+        return orjson.dumps(spoiled), f"ThoiDiemXuLy={spoiled['ThoiDiemXuLy']} before reception"
     if kind == fault_kinds.DUPLICATE:
         return orjson.dumps(record), "written twice"
     raise ValueError(f"unknown fault kind {kind}")
@@ -573,10 +575,11 @@ def write_procedure_system(
                 versions_today += len(versions)
                 for version in versions:
                     dossiers.write(version)
-                previous = None
+                reception = None
                 for event in progress:
-                    events.write(event, previous)
-                    previous = event
+                    events.write(event, reception)
+                    if event["TrangThai"] in (RECEIVED, REFUSED):
+                        reception = event
                     event_months[event["ThoiDiemXuLy"][:6]] += 1
             counts.add("procedures.dossiers", day, dossiers_today)
             counts.add("procedures.dossier_versions", day, versions_today)

@@ -134,3 +134,139 @@ def test_a_source_that_stays_down_fails_the_run_with_a_clear_message(tmp_path: P
             ingest_dossiers(settings, warehouse, api=api)
         status = warehouse.fetch("select status, message from ops.ingest_runs")
     assert status[0][0] == "failed" and "failed 2 times" in status[0][1]
+
+
+FITTING_REASONS = {
+    "malformed_date": ("not in the expected format", "not a valid date"),
+    "impossible_date": ("not a valid date",),
+    "unknown_procedure": ("procedures code list",),
+    "unknown_unit": ("agencies code list",),
+    "missing_field": ("missing required field",),
+    "wrong_encoding": ("could not encode",),
+    "absurd_value": ("SoTien: above", "TrangThai: unknown code"),
+    "out_of_order_event": ("out of order",),
+}
+
+
+def stable_parts(entry: dict[str, str]) -> list[str]:
+    """Pieces of the record's text that its fault did not change, to find it again."""
+    parts = entry["record_key"].split("|")
+    if entry["source"] == "procedures.dossiers":
+        return [f'"MaHoSo":"{parts[0]}"', f'"NgayCapNhat":"{parts[1]}"']
+    code, status, moment = parts
+    kept = {
+        "missing_field": [f'"TrangThai":{status}', f'"ThoiDiemXuLy":"{moment}"'],
+        "absurd_value": [f'"MaHoSo":"{code}"', f'"ThoiDiemXuLy":"{moment}"'],
+    }
+    return kept.get(entry["kind"], [f'"MaHoSo":"{code}"', f'"TrangThai":{status}'])
+
+
+@pytest.mark.timeout(600)
+def test_every_injected_fault_is_rejected_with_its_reason_and_nothing_good_is_lost(
+    tmp_path: Path, small_sources: Path
+) -> None:
+    from conftest import SMALL_WINDOW
+
+    from ingestion.procedures import ingest_agencies, ingest_events
+    from simulator.generate import simulate
+
+    faulty = tmp_path / "faulty"
+    simulate(faulty, scale=0.005, seed=7, start=SMALL_WINDOW[0], end=SMALL_WINDOW[1],
+             fault_rate=0.03)  # fmt: skip
+    manifest = [
+        json.loads(line)
+        for line in (faulty / "faults.jsonl").read_text().splitlines()
+        if line.startswith('{"source": "procedures.')
+    ]
+    with serving(faulty, port=0) as url:
+        settings = settings_for(tmp_path / "home", url)
+        with session(settings) as warehouse:
+            ingest_agencies(settings, warehouse)
+            results = [ingest_dossiers(settings, warehouse), ingest_events(settings, warehouse)]
+            rejected = warehouse.fetch("select source, reason, payload from ops.rejected_records")
+    by_source = {r.source: r.counts for r in results}
+    for source, clean_file in (("procedures.dossiers", "dossiers.jsonl"),
+                               ("procedures.events", "events.jsonl")):  # fmt: skip
+        entries = [e for e in manifest if e["source"] == source]
+        duplicates = [e for e in entries if e["kind"] == "duplicate"]
+        spoiled = [e for e in entries if e["kind"] != "duplicate"]
+        assert {e["kind"] for e in spoiled} >= (
+            {"out_of_order_event"} if "events" in source else {"wrong_encoding", "unknown_unit"}
+        )
+        # A record the source could not encode arrives as a string: search its text.
+        rejections = [
+            (reason, text if isinstance(text := json.loads(payload), str) else payload)
+            for s, reason, payload in rejected
+            if s == source
+        ]
+        for entry in spoiled:
+            found = [reason for reason, payload in rejections
+                     if all(part in payload for part in stable_parts(entry))]  # fmt: skip
+            assert found, f"not rejected: {entry}"
+            assert any(words in found[0] for words in FITTING_REASONS[entry["kind"]]), (
+                entry,
+                found,
+            )
+        counts = by_source[source]
+        clean_lines = len((small_sources / "procedures" / clean_file).read_text().splitlines())
+        # Nothing good is lost: only the spoiled records were rejected, the copies counted.
+        assert counts.rejected == len(spoiled)
+        assert counts.duplicate == len(duplicates)
+        assert counts.loaded == clean_lines - len(spoiled)
+        assert counts.reconciles
+
+
+class Killed(RuntimeError):
+    """Stands for the process being killed between two committed pages."""
+
+
+@pytest.mark.parametrize("target", ["duckdb", "postgres"])
+def test_a_killed_run_resumes_without_losing_or_duplicating(
+    target: str, tmp_path: Path, small_sources: Path, request: pytest.FixtureRequest
+) -> None:
+    from ingestion.procedures import ingest_agencies, ingest_events
+
+    pg = request.getfixturevalue("pg_url") if target == "postgres" else None
+
+    def snapshot(settings: Settings) -> dict[str, list[tuple[object, ...]]]:
+        with session(settings) as warehouse:
+            return {
+                table: warehouse.fetch(f"select {columns} from {table} order by {columns}")
+                for table, columns in (
+                    ("raw.procedures__dossiers", "record_key, updated_at"),
+                    ("raw.procedures__events", "record_key, status, occurred_at"),
+                )
+            }
+
+    def pages_then_die(after: int):  # type: ignore[no-untyped-def]
+        seen = {"pages": 0}
+
+        def on_page(_: object) -> None:
+            seen["pages"] += 1
+            if seen["pages"] == after:
+                raise Killed
+
+        return on_page
+
+    with serving(small_sources, port=0) as url:
+        interrupted = settings_for(tmp_path / "killed", url, target, pg, page_size=400)
+        with session(interrupted) as warehouse:
+            ingest_agencies(interrupted, warehouse)
+            with pytest.raises(Killed):
+                ingest_dossiers(interrupted, warehouse, on_page=pages_then_die(2))
+            ingest_dossiers(interrupted, warehouse)
+            with pytest.raises(Killed):
+                ingest_events(interrupted, warehouse, on_page=pages_then_die(3))
+            ingest_events(interrupted, warehouse)
+            runs = warehouse.fetch(
+                "select source, status, rows_read, rows_loaded, rows_rejected, rows_duplicate "
+                "from ops.ingest_runs where source <> 'procedures.agencies' order by started_at"
+            )
+        clean = settings_for(tmp_path / "clean", url, "duckdb")
+        with session(clean) as warehouse:
+            ingest_agencies(clean, warehouse)
+            ingest_dossiers(clean, warehouse)
+            ingest_events(clean, warehouse)
+    assert [r[1] for r in runs] == ["failed", "success", "failed", "success"]
+    assert all(read == loaded + rejected + dup for _, _, read, loaded, rejected, dup in runs)
+    assert snapshot(interrupted) == snapshot(clean)
