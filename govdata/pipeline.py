@@ -18,6 +18,8 @@ from typing import Any
 from govdata.dbt import BuildResult, run_dbt
 from govdata.settings import Settings
 from govdata.warehouse import publish_serving_copy, session
+from ingestion import landing
+from ingestion.documents import ingest_documents
 from ingestion.ledger import IngestResult, RunCounts
 from ingestion.procedures import ingest_agencies, ingest_dossiers, ingest_events
 from ingestion.reports import ingest_reports
@@ -72,6 +74,8 @@ def ingest(
     settings: Settings, on_page: Callable[[RunCounts], None] | None = None
 ) -> list[IngestResult]:
     """Bring every source's new records into the raw layer."""
+    # Landing files hold personal data: they are kept only for the configured retention.
+    landing.prune(settings)
     with procedures_api(settings) as url:
         source_settings = settings.model_copy(update={"procedures_api_url": url})
         with session(settings) as warehouse:
@@ -80,6 +84,7 @@ def ingest(
                 ingest_dossiers(source_settings, warehouse, on_page=on_page),
                 ingest_events(source_settings, warehouse, on_page=on_page),
             ]
+            results += ingest_documents(settings, warehouse)
             results += ingest_reports(settings, warehouse)
             # Systems that expose a database, declared in ingestion/sources/*.yaml.
             results += [ingest_sql(settings, warehouse, source) for source in load_sources()]

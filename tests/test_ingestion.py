@@ -270,3 +270,22 @@ def test_a_killed_run_resumes_without_losing_or_duplicating(
     assert [r[1] for r in runs] == ["failed", "success", "failed", "success"]
     assert all(read == loaded + rejected + dup for _, _, read, loaded, rejected, dup in runs)
     assert snapshot(interrupted) == snapshot(clean)
+
+
+def test_landing_keeps_original_payloads_only_for_the_retention(tmp_path: Path) -> None:
+    from datetime import date
+
+    import pyarrow.parquet as pq
+
+    from ingestion import landing
+
+    settings = Settings(home=tmp_path, landing_retention_days=30)
+    table = landing.lines_table([b'{"ChuHoSo":"Nguyen Van A"}'], "GET /api/dossiers")
+    path = landing.land(settings, "procedures.dossiers", "run-1", 0, table)
+    assert pq.read_table(path).column("payload").to_pylist() == [b'{"ChuHoSo":"Nguyen Van A"}']
+    old = landing.partition(settings, "procedures.dossiers", date(2020, 1, 1))
+    old.mkdir(parents=True)
+    (old / "run_id=old-part=00000.parquet").write_bytes(b"")
+    removed = landing.prune(settings)
+    assert removed == [old] and path.exists()
+    assert landing.prune(settings.model_copy(update={"landing_retention_days": None})) == []
