@@ -104,10 +104,10 @@ def _largest_fee(record: dict[str, Any]) -> float | None:
     return float(max(amounts)) if amounts else None
 
 
-def split_records(
-    records: list[object], codes: CodeLists
-) -> tuple[list[dict[str, Any]], list[Rejection]]:
-    """Validate a batch against the contract: (valid records in order, rejections)."""
+def _readable(
+    records: list[object],
+) -> tuple[list[tuple[int, dict[str, Any]]], list[Rejection]]:
+    """The records that are JSON objects (with their position), and rejections for the rest."""
     objects = [(i, r) for i, r in enumerate(records) if isinstance(r, dict)]
     rejections = [
         Rejection(None, "not a JSON object (a record the source could not encode as UTF-8 "
@@ -115,6 +115,14 @@ def split_records(
         for r in records
         if not isinstance(r, dict)
     ]  # fmt: skip
+    return objects, rejections
+
+
+def split_records(
+    records: list[object], codes: CodeLists
+) -> tuple[list[dict[str, Any]], list[Rejection]]:
+    """Validate a batch against the contract: (valid records in order, rejections)."""
+    objects, rejections = _readable(records)
     if not objects:
         return [], rejections
     names = [f.name for f in DOSSIER_CONTRACT.fields if f.name != LARGEST_FEE]
@@ -244,13 +252,7 @@ def split_events(
     records: list[object], receptions: dict[str, str]
 ) -> tuple[list[dict[str, Any]], list[Rejection]]:
     """Validate progress events: the contract, then their place in the dossier's story."""
-    objects = [(i, r) for i, r in enumerate(records) if isinstance(r, dict)]
-    rejections = [
-        Rejection(None, "not a JSON object (a record the source could not encode as UTF-8 "
-                  "JSON)", ledger.dumps(r))
-        for r in records
-        if not isinstance(r, dict)
-    ]  # fmt: skip
+    objects, rejections = _readable(records)
     if not objects:
         return [], rejections
     names = [f.name for f in EVENT_CONTRACT.fields]
