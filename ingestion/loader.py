@@ -85,12 +85,23 @@ def load_batch(
         warehouse.append("_incoming", rows)
         key = ", ".join(f'"{c}"' for c in table.key)
         match = " and ".join(f'r."{c}" = i."{c}"' for c in table.key)
-        new_versions = (
-            f"select distinct on ({key}) * from _incoming i where not exists "
-            f"(select 1 from {table.name} r where {match})"
+        window: list[object] = []
+        if table.updated:  # a matching version has the same update time: prune by it
+            low, high = warehouse.fetch(
+                f'select min("{table.updated}"), max("{table.updated}") from _incoming'
+            )[0]
+            if low is not None:
+                match += f' and r."{table.updated}" between ? and ?'
+                window = [low, high]
+        warehouse.execute("drop table if exists _new")
+        warehouse.execute(
+            f"create temporary table _new as select distinct on ({key}) * from _incoming i "
+            f"where not exists (select 1 from {table.name} r where {match})",
+            window,
         )
-        (counts.loaded,) = warehouse.fetch(f"select count(*) from ({new_versions}) as n")[0]
-        warehouse.execute(f"insert into {table.name} {new_versions}")
+        (counts.loaded,) = warehouse.fetch("select count(*) from _new")[0]
+        warehouse.execute(f"insert into {table.name} select * from _new")
+        warehouse.execute("drop table _new")
         warehouse.execute("drop table _incoming")
     counts.duplicate = read - counts.rejected - counts.loaded
     ledger.reject(warehouse, run_id, source, rejections)
