@@ -44,6 +44,10 @@ class DuckDBWarehouse:
     def __init__(self, path: Path, read_only: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.connection = duckdb.connect(str(path), read_only=read_only)
+        if not read_only:
+            # Ingestion commits once per batch; checkpointing at each commit costs more than
+            # the batch. The write-ahead log holds the rest until close, which checkpoints.
+            self.connection.execute("set checkpoint_threshold = '1GB'")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.connection.execute(sql, list(params))
