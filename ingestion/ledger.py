@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import orjson
 import pyarrow as pa
 
 from govdata.warehouse import Warehouse
@@ -171,4 +172,8 @@ def keyed_hash(key: bytes, value: object) -> str | None:
 
 
 def dumps(record: object) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    """Compact UTF-8 JSON; orjson, as every landed or rejected record goes through here."""
+    try:
+        return orjson.dumps(record).decode()
+    except TypeError:  # integers beyond 64 bits, which orjson refuses
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
