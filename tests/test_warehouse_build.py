@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from govdata.dbt import run_dbt
+from govdata.pipeline import ingest
 from govdata.settings import Settings
 from govdata.warehouse import session
-from ingestion.procedures import ingest_agencies, ingest_dossiers
-from simulator.api import serving
 
 MARTS = {
     "marts.kpi_unit_month": "period_month, unit_code, unit_level, kpi_code",
@@ -20,10 +19,14 @@ MARTS = {
 
 
 def build_on(settings: Settings, sources: Path) -> dict[str, list[tuple[object, ...]]]:
-    with serving(sources, port=0) as url, session(settings) as warehouse:
-        source_settings = settings.model_copy(update={"procedures_api_url": url})
-        ingest_agencies(source_settings, warehouse)
-        ingest_dossiers(source_settings, warehouse)
+    """Ingest every source system through the pipeline, then build and test every model."""
+    settings.home.mkdir(parents=True)
+    (settings.home / "sources").symlink_to(sources, target_is_directory=True)
+    results = ingest(settings)
+    assert {r.source for r in results} >= {
+        "procedures.dossiers", "procedures.events", "documents.status", "reports.submissions"
+    }  # fmt: skip
+    assert all(r.counts.loaded > 0 and r.counts.reconciles for r in results)
     result = run_dbt(settings, "build")
     assert not result.failures
     with session(settings) as warehouse:
