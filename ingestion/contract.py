@@ -9,7 +9,7 @@ with the first reason each broke, so a rejected record is always kept with why.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -36,12 +36,6 @@ class Field:
 class Contract:
     source: str
     fields: tuple[Field, ...]
-    natural_key: tuple[str, ...]
-    updated_field: str | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
-
-    def field(self, name: str) -> Field:
-        return next(f for f in self.fields if f.name == name)
 
     @property
     def personal_fields(self) -> tuple[str, ...]:

@@ -234,8 +234,6 @@ REGISTER_CONTRACT = Contract(
         Field("is_signed", required=True, allowed=("0", "1")),
         Field("is_secret", required=True, allowed=("0", "1")),
     ),
-    natural_key=("document_id",),
-    updated_field="sent_at",
 )
 MESSAGE_CONTRACT = Contract(
     source=MESSAGES_SOURCE,
@@ -254,8 +252,6 @@ MESSAGE_CONTRACT = Contract(
         Field("sent_at", required=True, **STAMP_FIELD, description="TraceHeader/Timestamp"),
         Field("signer_name", personal=True, description="SignerInfo/FullName"),
     ),
-    natural_key=("document_id",),
-    updated_field="sent_at",
 )
 STATUS_CONTRACT = Contract(
     source=STATUS_SOURCE,
@@ -269,8 +265,6 @@ STATUS_CONTRACT = Contract(
         Field("status_at", required=True, **STAMP_FIELD, description="Timestamp"),
         Field("staff", personal=True, description="StaffInfo/Staff"),
     ),
-    natural_key=("document_id", "receiver_code", "status_code"),
-    updated_field="status_at",
 )
 PERSONAL_FIELDS = (*MESSAGE_CONTRACT.personal_fields, *STATUS_CONTRACT.personal_fields)
 # Checks beyond the fields' own, as (condition flagging a bad row, reason).

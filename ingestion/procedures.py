@@ -62,8 +62,6 @@ DOSSIER_CONTRACT = Contract(
         Field("EmailChuHoSo", personal=True),
         Field("SoGiayToChuHoSo", personal=True),
     ),
-    natural_key=("MaHoSo", "NgayCapNhat"),
-    updated_field="NgayCapNhat",
 )
 # Personal data never goes past the landing zone; the applicant becomes a keyed hash.
 PERSONAL_FIELDS = DOSSIER_CONTRACT.personal_fields
@@ -227,7 +225,6 @@ EVENT_CONTRACT = Contract(
         Field("PhongBanXuLy", description="Agency code / department that acted"),
         Field("NguoiXuLy", personal=True, description="Staff account that acted"),
     ),
-    natural_key=("MaHoSo", "TrangThai", "ThoiDiemXuLy"),
 )
 DOSSIERS_TABLE = RawTable(
     RAW_TABLE,

@@ -123,7 +123,6 @@ SUBMISSION_CONTRACT = Contract(
               "submitted"),
         Field(STATUS, required=True, allowed=STATUSES, description="Đã nộp, Đã thay thế, Chưa nộp"),
     ),
-    natural_key=KEY_COLUMNS,
 )  # fmt: skip
 
 REGIME_CONTRACT = Contract(
@@ -134,7 +133,6 @@ REGIME_CONTRACT = Contract(
         Field("frequency", required=True, allowed=FREQUENCIES),
         Field("deadline_rule", allowed=("day", "wd")),
     ),
-    natural_key=("code",),
 )
 INDICATOR_CONTRACT = Contract(
     source=INDICATORS_SOURCE,
@@ -146,7 +144,6 @@ INDICATOR_CONTRACT = Contract(
         Field("min_value", pl.Float64, required=True),
         Field("max_value", pl.Float64, required=True),
     ),
-    natural_key=("code",),
 )
 
 SUBMISSIONS = RawTable(

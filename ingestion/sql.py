@@ -201,10 +201,6 @@ class SqlSource:
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
-    @property
-    def personal_columns(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.columns if c.personal)
-
     def url(self) -> str:
         """The connection URL, from the environment (or the ``.env`` file), never from code."""
         url = os.environ.get(self.env_var)
@@ -240,8 +236,6 @@ class SqlSource:
                 )
                 for c in self.columns
             ),
-            natural_key=self.natural_key,
-            updated_field=self.updated_column,
         )
 
     def extra_checks(self) -> list[tuple[pl.Expr, str]]:

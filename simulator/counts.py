@@ -35,11 +35,3 @@ class MonthlyCounts:
 
     def as_dict(self) -> dict[str, object]:
         return {"totals": self.totals(), "by_month": self.by_month()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, dict[str, int]]) -> MonthlyCounts:
-        counts = cls()
-        for source, months in data.items():
-            for month, n in months.items():
-                counts._counts[(source, month)] += n
-        return counts

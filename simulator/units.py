@@ -57,15 +57,6 @@ class Region:
     def name(self) -> str:
         return self.province.name
 
-    def all_units(self) -> tuple[AdminUnit, ...]:
-        return (
-            self.province,
-            *self.communes,
-            *self.old_provinces,
-            *self.old_districts,
-            *self.old_communes,
-        )
-
 
 def _unit_type(name: str) -> str:
     for prefix in ("Thành phố", "Thị xã", "Thị trấn", "Đặc khu"):
