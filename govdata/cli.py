@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 
 from govdata import pipeline
+from govdata.dbt import DBT_PROJECT_DIR, run_dbt
 from govdata.settings import Settings, SettingsError, load_settings
 from simulator.generate import DEFAULT_END, DEFAULT_START
 
@@ -143,6 +144,17 @@ def ingest() -> None:
 def build() -> None:
     """Build and test the dbt models, then refresh the serving copy."""
     _build(_settings())
+
+
+@app.command()
+def docs() -> None:
+    """Generate the dbt documentation of every model and column (dbt_project/target/)."""
+    settings = _settings()
+    _step("docs", lambda: run_dbt(settings, "docs generate"))
+    console.print(
+        f"open {DBT_PROJECT_DIR / 'target' / 'index.html'}, or serve it with "
+        "`dbt docs serve --project-dir dbt_project --profiles-dir dbt_project`"
+    )
 
 
 @app.command()

@@ -55,7 +55,7 @@ def run_dbt(
         settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     os.environ.update(dbt_environment(settings))
     args = [
-        command,
+        *command.split(),  # e.g. "build", or "docs generate"
         "--project-dir",
         str(DBT_PROJECT_DIR),
         "--profiles-dir",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pytest
 
-from govdata.dbt import run_dbt
+from govdata.dbt import DBT_PROJECT_DIR, run_dbt
 from govdata.pipeline import ingest
 from govdata.settings import Settings
 from govdata.warehouse import session
@@ -46,7 +47,8 @@ def same(left: object, right: object) -> bool:
 def test_marts_are_identical_on_duckdb_and_postgres(
     tmp_path: Path, small_sources: Path, pg_url: str
 ) -> None:
-    on_duckdb = build_on(Settings(home=tmp_path / "duckdb", target="duckdb"), small_sources)
+    duckdb_settings = Settings(home=tmp_path / "duckdb", target="duckdb")
+    on_duckdb = build_on(duckdb_settings, small_sources)
     on_postgres = build_on(
         Settings(home=tmp_path / "postgres", target="postgres", pg_url=pg_url), small_sources
     )
@@ -67,3 +69,8 @@ def test_marts_are_identical_on_duckdb_and_postgres(
     july = {row[1] for row in kpis if row[3] == "commune" and row[0].month == 7}
     assert len(june) > len(july) > 50  # 398 old communes, 129 new ones
     assert all(0 <= row[8] <= 1 for row in kpis if row[8] is not None)
+
+    # `govdata docs`: every model and column documented from the warehouse's catalog.
+    run_dbt(duckdb_settings, "docs generate")
+    catalog = json.loads((DBT_PROJECT_DIR / "target" / "catalog.json").read_text())
+    assert "model.govdata.kpi_unit_month" in catalog["nodes"]
