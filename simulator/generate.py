@@ -24,13 +24,14 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Protocol
 
 from simulator.agencies import Agency, build_agencies
 from simulator.calendar import WorkingCalendar
 from simulator.counts import MonthlyCounts
 from simulator.faults import merge_manifests
 from simulator.procedures import write_procedure_system
-from simulator.units import load_region
+from simulator.units import Region, load_region
 
 DEFAULT_START = date(2024, 7, 1)
 DEFAULT_END = date(2026, 6, 30)
@@ -60,22 +61,44 @@ def write_agencies(out: Path, agencies: list[Agency]) -> None:
                              a.valid_from or "", a.valid_to or "", a.accounts))  # fmt: skip
 
 
+class SystemWriter(Protocol):
+    """The signature every source system's generator shares."""
+
+    def __call__(self, out: Path, region: Region, agencies: list[Agency],
+                 calendar: WorkingCalendar, seed: int, scale: float, start: date, end: date,
+                 fault_rate: float = 0.0,
+                 on_day: Callable[[date], None] | None = None) -> MonthlyCounts: ...  # fmt: skip
+
+
+def write_system(
+    writer: SystemWriter,
+    out: Path,
+    seed: int,
+    scale: float,
+    start: date,
+    end: date,
+    fault_rate: float = 0.0,
+    province_code: str = "37",
+    on_day: Callable[[date], None] | None = None,
+) -> MonthlyCounts:
+    """One system's exports, with the region, agencies and working calendar it needs."""
+    region = load_region(province_code)
+    # Due dates of what is filed late in the window fall in the next year.
+    calendar = WorkingCalendar(start.year - 1, end.year + 1)
+    return writer(out, region, build_agencies(region), calendar, seed, scale, start, end,
+                  fault_rate, on_day)  # fmt: skip
+
+
 def _other_systems(out: Path, province_code: str, seed: int, scale: float, start: date,
                    end: date, fault_rate: float) -> MonthlyCounts:  # fmt: skip
     """The document and reporting systems, run in a worker process."""
     from simulator.documents import write_document_system
     from simulator.reports import write_reporting_system
 
-    region = load_region(province_code)
-    agencies = build_agencies(region)
-    calendar = WorkingCalendar(start.year - 1, end.year + 1)
-    counts = write_document_system(
-        out, region, agencies, calendar, seed, scale, start, end, fault_rate
-    )
-    counts.update(
-        write_reporting_system(out, region, agencies, calendar, seed, scale, start, end,
-                               fault_rate)
-    )  # fmt: skip
+    counts = MonthlyCounts()
+    for writer in (write_document_system, write_reporting_system):
+        counts.update(write_system(writer, out, seed, scale, start, end, fault_rate,
+                                   province_code))  # fmt: skip
     return counts
 
 
@@ -97,9 +120,6 @@ def simulate(
         raise ValueError("the fault rate must be between 0 and 1")
     started = time.monotonic()
     region = load_region(province_code)
-    agencies = build_agencies(region)
-    # Due dates of dossiers filed late in the window fall in the next year.
-    calendar = WorkingCalendar(start.year - 1, end.year + 1)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("faults", "faults.jsonl"):
         path = out / stale
@@ -108,14 +128,14 @@ def simulate(
                 part.unlink()
         elif path.exists():
             path.unlink()
+    agencies = build_agencies(region)
     write_agencies(out, agencies)
 
     with ProcessPoolExecutor(max_workers=1) as pool:
         others = pool.submit(_other_systems, out, region.code, seed, scale, start, end,
                              fault_rate)  # fmt: skip
-        counts = write_procedure_system(
-            out, region, agencies, calendar, seed, scale, start, end, fault_rate, on_day
-        )
+        counts = write_system(write_procedure_system, out, seed, scale, start, end,
+                              fault_rate, region.code, on_day)  # fmt: skip
         counts.update(others.result())
     faults = merge_manifests(out) if fault_rate > 0 else 0
     summary = SimulationSummary(

@@ -36,9 +36,8 @@ from ingestion import documents as docs
 from ingestion import landing
 from ingestion.ledger import IngestResult
 from simulator.agencies import build_agencies
-from simulator.calendar import WorkingCalendar
 from simulator.documents import write_document_system
-from simulator.generate import write_agencies
+from simulator.generate import write_agencies, write_system
 from simulator.units import load_region
 from tests.conftest import PG_ADMIN_URL, require_postgres
 
@@ -65,11 +64,8 @@ FITTING_REASON = {
 
 
 def generate(out: Path, fault_rate: float) -> Path:
-    region = load_region("37")
-    agencies = build_agencies(region)
-    write_agencies(out, agencies)
-    write_document_system(out, region, agencies, WorkingCalendar(2025, 2026), SEED, SCALE,
-                          *WINDOW, fault_rate=fault_rate)  # fmt: skip
+    write_agencies(out, build_agencies(load_region("37")))
+    write_system(write_document_system, out, SEED, SCALE, *WINDOW, fault_rate)
     return out
 
 

@@ -20,8 +20,7 @@ from govdata.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
 from ingestion import ledger, reports
 from ingestion.reports import SOURCE, ingest_reports
 from simulator.agencies import build_agencies
-from simulator.calendar import WorkingCalendar
-from simulator.generate import write_agencies
+from simulator.generate import write_agencies, write_system
 from simulator.reports import write_reporting_system
 from simulator.units import load_region
 
@@ -42,11 +41,8 @@ DATE_FIELDS = ("Thời điểm nộp", "Thời hạn nộp")
 
 
 def _generate(out: Path, fault_rate: float) -> Path:
-    region = load_region("37")
-    agencies = build_agencies(region)
-    write_agencies(out, agencies)
-    write_reporting_system(out, region, agencies, WorkingCalendar(2024, 2026), SEED, SCALE,
-                           *WINDOW, fault_rate=fault_rate)  # fmt: skip
+    write_agencies(out, build_agencies(load_region("37")))
+    write_system(write_reporting_system, out, SEED, SCALE, *WINDOW, fault_rate)
     return out
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from simulator.agencies import build_agencies
 from simulator.api import serving
-from simulator.calendar import WorkingCalendar
+from simulator.generate import write_system
 from simulator.procedures import write_procedure_system
 from simulator.units import MERGER_DATE, load_region
 
@@ -43,11 +43,7 @@ def parse(stamp: object) -> datetime:
 
 
 def generate(out: Path, seed: int = 5, scale: float = 0.01, fault_rate: float = 0.0) -> None:
-    region = load_region("37")
-    write_procedure_system(
-        out, region, build_agencies(region), WorkingCalendar(2024, 2026), seed, scale,
-        *WINDOW, fault_rate,
-    )  # fmt: skip
+    write_system(write_procedure_system, out, seed, scale, *WINDOW, fault_rate)
 
 
 @pytest.fixture(scope="module")
