@@ -21,7 +21,12 @@ from govdata.warehouse import publish_serving_copy, session
 from ingestion import landing
 from ingestion.documents import ingest_documents
 from ingestion.ledger import IngestResult, RunCounts
-from ingestion.procedures import ingest_agencies, ingest_dossiers, ingest_events
+from ingestion.procedures import (
+    ingest_agencies,
+    ingest_catalogue,
+    ingest_dossiers,
+    ingest_events,
+)
 from ingestion.reports import ingest_reports
 from ingestion.sql import ingest_sql, load_sources
 from simulator.api import serving
@@ -81,6 +86,7 @@ def ingest(
         with session(settings) as warehouse:
             results = [
                 ingest_agencies(source_settings, warehouse),
+                ingest_catalogue(source_settings, warehouse),
                 ingest_dossiers(source_settings, warehouse, on_page=on_page),
                 ingest_events(source_settings, warehouse, on_page=on_page),
             ]

@@ -176,16 +176,25 @@ class ProceduresApi:
             cursor = page.next_cursor
 
     def code_lists(self) -> CodeLists:
-        catalogue = self._get("/api/procedures", {})
         return CodeLists(
-            procedures=frozenset(str(p["MaTTHC"]) for p in catalogue),
-            agencies=frozenset(str(a["MaDinhDanh"]) for a in self.agencies()),
+            procedures=frozenset(
+                str(p["MaTTHC"]) for p in self.catalogue() if isinstance(p, dict)
+            ),
+            agencies=frozenset(
+                str(a["MaDinhDanh"]) for a in self.agencies() if isinstance(a, dict)
+            ),
         )
 
-    def agencies(self) -> list[dict[str, str]]:
-        body = self._get("/api/agencies", {})
+    def agencies(self) -> list[object]:
+        return self._list("/api/agencies", AGENCIES_SOURCE)
+
+    def catalogue(self) -> list[object]:
+        return self._list("/api/procedures", CATALOGUE_SOURCE)
+
+    def _list(self, path: str, source: str) -> list[object]:
+        body = self._get(path, {})
         if not isinstance(body, list):
-            raise SourceError(f"{AGENCIES_SOURCE}: GET /api/agencies did not return a list")
+            raise SourceError(f"{source}: GET {path} did not return a list")
         return body
 
     def _get(self, path: str, params: dict[str, str]) -> Any:
@@ -402,52 +411,114 @@ def ingest_events(
         api.close()
 
 
-def ingest_agencies(settings: Settings, warehouse: Warehouse, run_id: str | None = None,
-                    api: ProceduresApi | None = None) -> IngestResult:  # fmt: skip
-    """Replace the agency directory's snapshot: electronic identifier codes and validity."""
-    run_id = run_id or ledger.new_run_id()
+CATALOGUE_SOURCE = "procedures.catalogue"
+CATALOGUE_TABLE = "raw.procedures__catalogue"
+# The procedure catalogue (TTHC) as the system publishes it; raw keeps the text, staging types it.
+CATALOGUE_CONTRACT = Contract(
+    source=CATALOGUE_SOURCE,
+    fields=(
+        Field("MaTTHC", required=True, description="Procedure code"),
+        Field("TenTTHC", required=True, description="Procedure name"),
+        Field("MaLinhVuc", required=True, description="Field code"),
+        Field("TenLinhVuc", description="Field name"),
+        Field("CapThucHien", required=True, allowed=["tinh", "huyen", "xa"],
+              description="Level: province, district (until 30/6/2025), commune"),
+        Field("MucDoDVC", required=True, allowed=["toan_trinh", "mot_phan", "khong"],
+              description="Online service: full-process, partial, none"),
+        Field("ThoiHanGiaiQuyet", required=True, pattern=r"^\d{1,3}$",
+              description="Legal processing time, working days"),
+        Field("CoPhiLePhi", required=True, allowed=["true", "false"],
+              description="Fee-bearing"),
+        Field("YeuCauKetQuaDienTu", required=True, allowed=["true", "false"],
+              description="A result document is required"),
+    ),
+)  # fmt: skip
+AGENCY_CONTRACT = Contract(
+    source=AGENCIES_SOURCE,
+    fields=tuple(Field(name, required=name == "MaDinhDanh") for name in AGENCY_FIELDS),
+)
+
+
+def _snapshot_split(
+    records: list[object], contract: Contract
+) -> tuple[list[dict[str, Any]], list[Rejection]]:
+    """Validate a reference snapshot: its fields as text, checked against the contract."""
+    objects, rejections = _readable(records)
+    names = [f.name for f in contract.fields]
+    frame = pl.DataFrame(
+        {name: [_text(r.get(name)) for _, r in objects] for name in names}
+        | {"_i": [i for i, _ in objects]},
+        schema={name: pl.String for name in names} | {"_i": pl.Int64},
+    )
+    valid, rejected = contract.split(frame)
+    for key, reason, index in rejected.select(names[0], "_reason", "_i").iter_rows():
+        rejections.append(Rejection(key, reason, ledger.dumps(records[index])))
+    return valid.drop("_i").to_dicts(), rejections
+
+
+def _replace_snapshot(
+    warehouse: Warehouse,
+    run_id: str,
+    contract: Contract,
+    table: str,
+    fetch: Callable[[], list[object]],
+) -> IngestResult:
+    """Replace a reference table with the source's current snapshot, in one transaction."""
     started = time.monotonic()
     ledger.ensure_ops_schema(warehouse)
-    columns = ", ".join(f'"{name}" varchar' for name in AGENCY_FIELDS)
+    names = [f.name for f in contract.fields]
+    columns = ", ".join(f'"{name}" varchar' for name in names)
     warehouse.execute(
-        f"create table if not exists {AGENCIES_TABLE} ({columns}, _run_id varchar not null, "
+        f"create table if not exists {table} ({columns}, _run_id varchar not null, "
         "_loaded_at timestamp not null)"
     )
-    result = IngestResult(AGENCIES_SOURCE, run_id, "running")
-    ledger.start_run(warehouse, run_id, AGENCIES_SOURCE, None)
-    api = api or ProceduresApi(settings.procedures_api_url, settings.http_timeout_seconds)
+    result = IngestResult(contract.source, run_id, "running")
+    ledger.start_run(warehouse, run_id, contract.source, None)
     try:
-        records = api.agencies()
-        rejections = [
-            Rejection(str(r.get("MaDinhDanh")) if isinstance(r, dict) else None,
-                      "missing MaDinhDanh" if isinstance(r, dict) else "not a JSON object",
-                      ledger.dumps(r))
-            for r in records
-            if not isinstance(r, dict) or not r.get("MaDinhDanh")
-        ]  # fmt: skip
-        valid = [r for r in records if isinstance(r, dict) and r.get("MaDinhDanh")]
+        records = fetch()
+        valid, rejections = _snapshot_split(records, contract)
         counts = RunCounts(read=len(records), loaded=len(valid), rejected=len(rejections))
         now = ledger.utc_now()
-        table = pa.table(
-            {name: [str(r.get(name) or "") or None for r in valid] for name in AGENCY_FIELDS}
+        rows = pa.table(
+            {name: pa.array([r[name] or None for r in valid], pa.string()) for name in names}
             | {
-                "_run_id": [run_id] * len(valid),
+                "_run_id": pa.array([run_id] * len(valid), pa.string()),
                 "_loaded_at": pa.array([now] * len(valid), pa.timestamp("us")),
             }
         )
         with warehouse.transaction():
-            warehouse.execute(f"delete from {AGENCIES_TABLE}")
-            warehouse.append(AGENCIES_TABLE, table)
-            ledger.reject(warehouse, run_id, AGENCIES_SOURCE, rejections)
-            ledger.add_to_run(warehouse, run_id, AGENCIES_SOURCE, counts, None)
+            warehouse.execute(f"delete from {table}")
+            warehouse.append(table, rows)
+            ledger.reject(warehouse, run_id, contract.source, rejections)
+            ledger.add_to_run(warehouse, run_id, contract.source, counts, None)
         result.counts.add(counts)
     except Exception as error:
-        ledger.finish_run(warehouse, run_id, AGENCIES_SOURCE, "failed", str(error)[:1000])
+        ledger.finish_run(warehouse, run_id, contract.source, "failed", str(error)[:1000])
         result.status = "failed"
         raise
-    finally:
-        api.close()
-    ledger.finish_run(warehouse, run_id, AGENCIES_SOURCE, "success")
+    ledger.finish_run(warehouse, run_id, contract.source, "success")
     result.status = "success"
     result.seconds = time.monotonic() - started
     return result
+
+
+def ingest_agencies(settings: Settings, warehouse: Warehouse, run_id: str | None = None,
+                    api: ProceduresApi | None = None) -> IngestResult:  # fmt: skip
+    """Replace the agency directory's snapshot: electronic identifier codes and validity."""
+    api = api or ProceduresApi(settings.procedures_api_url, settings.http_timeout_seconds)
+    try:
+        return _replace_snapshot(warehouse, run_id or ledger.new_run_id(), AGENCY_CONTRACT,
+                                 AGENCIES_TABLE, api.agencies)  # fmt: skip
+    finally:
+        api.close()
+
+
+def ingest_catalogue(settings: Settings, warehouse: Warehouse, run_id: str | None = None,
+                     api: ProceduresApi | None = None) -> IngestResult:  # fmt: skip
+    """Replace the procedure catalogue's snapshot: online mode, level, legal time, fees."""
+    api = api or ProceduresApi(settings.procedures_api_url, settings.http_timeout_seconds)
+    try:
+        return _replace_snapshot(warehouse, run_id or ledger.new_run_id(), CATALOGUE_CONTRACT,
+                                 CATALOGUE_TABLE, api.catalogue)  # fmt: skip
+    finally:
+        api.close()

@@ -289,3 +289,34 @@ def test_landing_keeps_original_payloads_only_for_the_retention(tmp_path: Path) 
     removed = landing.prune(settings)
     assert removed == [old] and path.exists()
     assert landing.prune(settings.model_copy(update={"landing_retention_days": None})) == []
+
+
+def test_the_catalogue_snapshot_is_checked_and_replaced(
+    tmp_path: Path, small_sources: Path
+) -> None:
+    from ingestion.procedures import CATALOGUE_TABLE, ingest_catalogue
+
+    sources = tmp_path / "sources"
+    shutil.copytree(small_sources, sources)
+    path = sources / "procedures" / "catalogue.json"
+    catalogue = json.loads(path.read_text())
+    catalogue.append({**catalogue[0], "MaTTHC": "9.999999", "MucDoDVC": "sometimes"})
+    catalogue.append("not a procedure")
+    path.write_text(json.dumps(catalogue, ensure_ascii=False))
+    with serving(sources, port=0) as url:
+        settings = settings_for(tmp_path / "home", url)
+        with session(settings) as warehouse:
+            first = ingest_catalogue(settings, warehouse)
+            again = ingest_catalogue(settings, warehouse)
+            online = warehouse.fetch(
+                f"select count(*), sum(case when \"MucDoDVC\" <> 'khong' then 1 else 0 end), "
+                f'count(distinct "MaTTHC") from {CATALOGUE_TABLE}'
+            )
+            reasons = warehouse.fetch(
+                "select record_key, reason from ops.rejected_records order by run_id, reason"
+            )
+    assert (first.counts.read, first.counts.loaded, first.counts.rejected) == (1879, 1877, 2)
+    assert again.counts.reconciles
+    assert online == [(1877, 1685, 1877)]  # the snapshot is replaced, not appended
+    assert ("9.999999", "MucDoDVC: unknown code") in reasons
+    assert any("not a JSON object" in reason for _, reason in reasons)
