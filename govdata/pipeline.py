@@ -17,15 +17,18 @@ from typing import Any
 
 from govdata.dbt import BuildResult, run_dbt
 from govdata.settings import Settings
-from govdata.warehouse import publish_serving_copy, session
+from govdata.warehouse import Warehouse, publish_serving_copy, session
 from ingestion import landing
 from ingestion.documents import ingest_documents
 from ingestion.ledger import IngestResult, RunCounts
 from ingestion.procedures import (
     ingest_agencies,
     ingest_catalogue,
+    ingest_dossier_exports,
     ingest_dossiers,
+    ingest_event_exports,
     ingest_events,
+    ingest_reference_exports,
 )
 from ingestion.reports import ingest_reports
 from ingestion.sql import ingest_sql, load_sources
@@ -75,26 +78,39 @@ def procedures_api(settings: Settings) -> Iterator[str]:
         yield url
 
 
+def ingest_procedures(
+    settings: Settings, warehouse: Warehouse, on_page: Callable[[RunCounts], None] | None = None
+) -> list[IngestResult]:
+    """The procedure system through its sync API, or from its JSON-lines exports."""
+    if settings.procedures_transport == "files":
+        return [
+            *ingest_reference_exports(settings, warehouse),
+            ingest_dossier_exports(settings, warehouse, on_page=on_page),
+            ingest_event_exports(settings, warehouse, on_page=on_page),
+        ]
+    with procedures_api(settings) as url:
+        api_settings = settings.model_copy(update={"procedures_api_url": url})
+        return [
+            ingest_agencies(api_settings, warehouse),
+            ingest_catalogue(api_settings, warehouse),
+            ingest_dossiers(api_settings, warehouse, on_page=on_page),
+            ingest_events(api_settings, warehouse, on_page=on_page),
+        ]
+
+
 def ingest(
     settings: Settings, on_page: Callable[[RunCounts], None] | None = None
 ) -> list[IngestResult]:
     """Bring every source's new records into the raw layer."""
     # Landing files hold personal data: they are kept only for the configured retention.
     landing.prune(settings)
-    with procedures_api(settings) as url:
-        source_settings = settings.model_copy(update={"procedures_api_url": url})
-        with session(settings) as warehouse:
-            results = [
-                ingest_agencies(source_settings, warehouse),
-                ingest_catalogue(source_settings, warehouse),
-                ingest_dossiers(source_settings, warehouse, on_page=on_page),
-                ingest_events(source_settings, warehouse, on_page=on_page),
-            ]
-            results += ingest_documents(settings, warehouse)
-            results += ingest_reports(settings, warehouse)
-            # Systems that expose a database, declared in ingestion/sources/*.yaml.
-            results += [ingest_sql(settings, warehouse, source) for source in load_sources()]
-            return results
+    with session(settings) as warehouse:
+        results = ingest_procedures(settings, warehouse, on_page)
+        results += ingest_documents(settings, warehouse)
+        results += ingest_reports(settings, warehouse)
+        # Systems that expose a database, declared in ingestion/sources/*.yaml.
+        results += [ingest_sql(settings, warehouse, source) for source in load_sources()]
+        return results
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     procedures_api_url: str = Field(
         "http://127.0.0.1:8765", description="Base URL of the procedure system's sync API."
     )
+    procedures_transport: Literal["api", "files"] = Field(
+        "api",
+        description="Read dossiers and events from the sync API, or from JSON-lines exports.",
+    )
+    procedures_dir: Path | None = Field(
+        None, description="Where the procedure system drops its exports [sources/procedures]."
+    )
     documents_dir: Path | None = Field(
         None, description="Where the document system drops its daily batches [sources/documents]."
     )
@@ -149,6 +156,10 @@ class Settings(BaseSettings):
     def sources_dir(self) -> Path:
         """Where the simulator writes the demo province's exports."""
         return self.home / "sources"
+
+    @property
+    def procedures_exports_dir(self) -> Path:
+        return (self.procedures_dir or self.sources_dir / "procedures").resolve()
 
     @property
     def documents_export_dir(self) -> Path:

@@ -29,6 +29,8 @@ class Field:
     maximum: float | None = None
     timestamp_format: str | None = None  # text that must parse as a timestamp
     personal: bool = False  # never goes past ingestion
+    json: bool = False  # a nested value, kept as JSON text
+    derived: str | None = None  # computed from the record (SQL over its fields), checked only
     description: str = ""
 
 
@@ -40,6 +42,24 @@ class Contract:
     @property
     def personal_fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if f.personal)
+
+    @property
+    def scalar_fields(self) -> tuple[str, ...]:
+        """Fields read as the text they were sent as."""
+        return tuple(f.name for f in self.fields if not f.json and not f.derived)
+
+    @property
+    def json_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.json)
+
+    @property
+    def derived(self) -> dict[str, str]:
+        return {f.name: f.derived for f in self.fields if f.derived}
+
+    @property
+    def stored_fields(self) -> tuple[str, ...]:
+        """What reaches the raw layer: every field but personal and derived ones."""
+        return tuple(f.name for f in self.fields if not f.personal and not f.derived)
 
     def checks(self, codes: Mapping[str, Collection[str]]) -> list[tuple[pl.Expr, str]]:
         """(condition that flags a bad row, reason) pairs, in the order they are reported."""

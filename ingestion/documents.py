@@ -82,6 +82,7 @@ from govdata.warehouse import Warehouse
 from ingestion import landing, ledger
 from ingestion.contract import Contract, Field
 from ingestion.ledger import IngestResult, Rejection, RunCounts
+from ingestion.lines import NOT_UTF8, decode_for_storage, utf8_column
 from ingestion.loader import RawTable, load_batch
 
 REGISTER_SOURCE = "documents.register"
@@ -607,38 +608,6 @@ def read_lines(path: Path, origin: str, skip_header: bool = False) -> tuple[Line
         kept = [(n, p) for n, p in enumerate(parts, start=first) if p.strip()]
         return Lines(origin, [p for _, p in kept], [n for n, _ in kept]), header
     return Lines(origin, parts, list(range(first, first + len(parts)))), header
-
-
-def decode_for_storage(line: bytes) -> str:
-    """A line as text for a rejected record's payload, whatever its encoding."""
-    try:
-        return line.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return line.decode("cp1258")
-    except UnicodeDecodeError:
-        return line.decode("latin-1")
-
-
-def utf8_column(payload: pa.Array) -> tuple[pa.Array, list[int]]:
-    """(the lines as a string array with nulls where invalid, indexes of invalid lines)."""
-    try:
-        return payload.cast(pa.string()), []
-    except pa.ArrowInvalid:
-        pass
-    texts: list[str | None] = []
-    bad: list[int] = []
-    for index, line in enumerate(payload.to_pylist()):
-        try:
-            texts.append(line.decode("utf-8"))
-        except UnicodeDecodeError:
-            texts.append(None)
-            bad.append(index)
-    return pa.array(texts, pa.string()), bad
-
-
-NOT_UTF8 = "not valid UTF-8 (the export's encoding); payload kept decoded as Windows-1258"
 
 
 # -- the fast path ------------------------------------------------------------------------------
@@ -1251,13 +1220,7 @@ def prepare_day(
         path = day.directory / FILES[source]
         origin = f"{export_root.name}/{day.directory.name}/{FILES[source]}"
         lines, header = read_lines(path, origin, skip_header=source == REGISTER_SOURCE)
-        first = lines.numbers[0] if lines.numbers else 1
-        table = landing.lines_table(lines.lines, origin, first_line=first)
-        if lines.numbers and lines.numbers[-1] - first + 1 != len(lines.numbers):  # blank lines
-            table = table.set_column(
-                table.schema.get_field_index("line_number"), "line_number",
-                pa.array(lines.numbers, pa.int64()),
-            )  # fmt: skip
+        table = landing.lines_table(lines.lines, origin, lines.numbers)
         tables[source] = table
         texts, bad_utf8 = utf8_column(table.column("payload").combine_chunks())
         read[source] = (lines, header, texts, bad_utf8)

@@ -10,9 +10,11 @@ personal data included, which is why they alone are pruned after
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -31,18 +33,25 @@ def land(settings: Settings, source: str, run_id: str, part: int, table: pa.Tabl
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"run_id={run_id}-part={part:05d}.parquet"
     staging = path.with_suffix(".parquet.tmp")
-    pq.write_table(table, staging, compression="zstd", compression_level=1)
+    pq.write_table(table, staging, compression="lz4")
     staging.replace(path)  # a reader never sees half a file
     return path
 
 
-def lines_table(lines: list[bytes], origin: str, first_line: int = 1) -> pa.Table:
-    """Raw lines of a text export with where they came from."""
+def lines_table(
+    lines: list[bytes] | pa.Array, origin: str, numbers: Sequence[int] | np.ndarray | None = None
+) -> pa.Table:
+    """Raw lines of a text export with where they came from (line numbers, else 1, 2, ...)."""
+    payload = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.binary())
     return pa.table(
         {
-            "origin": pa.array([origin] * len(lines), pa.string()),
-            "line_number": pa.array(range(first_line, first_line + len(lines)), pa.int64()),
-            "payload": pa.array(lines, pa.binary()),
+            "origin": pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(len(payload), np.int32)), pa.array([origin])
+            ),
+            "line_number": pa.array(
+                np.arange(1, len(payload) + 1) if numbers is None else numbers, pa.int64()
+            ),
+            "payload": payload,
         }
     )
 

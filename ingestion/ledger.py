@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
+import polars as pl
 import pyarrow as pa
 
 from govdata.warehouse import Warehouse
@@ -169,6 +170,19 @@ def keyed_hash(key: bytes, value: object) -> str | None:
     if value is None or value == "":
         return None
     return hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def keyed_hashes(key: bytes, values: pl.Series) -> pl.Series:
+    """:func:`keyed_hash` of a whole column, computed once per distinct value."""
+    distinct = values.drop_nulls().unique()
+    digests = {
+        value: hmac.digest(key, value.encode(), "sha256").hex()[:32]
+        for value in distinct.to_list()
+        if value != ""
+    }
+    if not digests:
+        return pl.Series(values.name, [None] * len(values), pl.String)
+    return values.replace_strict(digests, default=None, return_dtype=pl.String)
 
 
 def dumps(record: object) -> str:

@@ -52,6 +52,17 @@ class RawTable:
     def ensure(self, warehouse: Warehouse) -> None:
         columns = ", ".join(f'"{f.name}" {self._type(f, warehouse.dialect)}' for f in self.schema)
         warehouse.execute("create schema if not exists raw")
+        schema, name = self.name.split(".")
+        existing = [row[0] for row in warehouse.fetch(
+            "select column_name from information_schema.columns where table_schema = ? "
+            "and table_name = ? order by ordinal_position", [schema, name])]  # fmt: skip
+        expected = [*self.schema.names, "_run_id", "_loaded_at"]
+        if existing and existing != expected:
+            raise RuntimeError(
+                f"{self.name} was created by an earlier version with other columns "
+                f"({', '.join(existing)}); move it aside or start from an empty warehouse "
+                "(`make clean` for the demo) and ingest again"
+            )
         warehouse.execute(
             f"create table if not exists {self.name} ({columns}, "
             "_run_id varchar not null, _loaded_at timestamp not null)"

@@ -1,23 +1,38 @@
 """Connector for the administrative-procedure system (national portal sync format).
 
-Three feeds of the system's sync API: the agency directory (a snapshot), the dossier versions
-pushed to the national portal (``/api/dossiers``, by ``NgayCapNhat``) and the progress events
-(``/api/events``, by ``ThoiDiemXuLy``). Each feed is read page by page from its watermark; a
-page is landed as read, validated against its contract (code lists from the system's own
-catalogue and agency directory), stripped of personal data (the applicant and the staff
-become keyed hashes) and loaded with its rejections, counts and watermark in one transaction,
-so a run killed midway resumes where it stopped and loses nothing.
+Reference data (snapshots, replaced each run): the agency directory and the procedure
+catalogue. Two feeds, read one of two ways (``GOVDATA_PROCEDURES_TRANSPORT``):
+
+- **api**: the sync API's dossier versions pushed to the national portal (``/api/dossiers``,
+  by ``NgayCapNhat``) and progress events (``/api/events``, by ``ThoiDiemXuLy``), page by page
+  from the feed's watermark (sources ``procedures.dossiers`` and ``procedures.events``);
+- **files**: the same payloads exported as JSON lines (``dossiers*.jsonl[.gz]``,
+  ``events*.jsonl[.gz]``, or ``*.json`` arrays) in ``GOVDATA_PROCEDURES_EXPORT_DIR``, read in
+  blocks of whole lines (sources ``procedures.dossier_exports`` and
+  ``procedures.event_exports``; the watermark is each file's loaded bytes, see
+  :class:`ingestion.lines.FileProgress`).
+
+Either way a page or block is landed as read, parsed in one DuckDB pass
+(:func:`ingestion.lines.parse_objects`), validated against its contract with polars (code
+lists from the system's own catalogue and agency directory), stripped of personal data (the
+applicant and the staff become keyed hashes) and loaded with its rejections, counts and
+watermark in one transaction, so a run killed midway resumes where it stopped and loses
+nothing. Both transports load the same raw tables with the same rows.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import orjson
 import polars as pl
 import pyarrow as pa
 
@@ -26,10 +41,21 @@ from govdata.warehouse import Warehouse
 from ingestion import landing, ledger
 from ingestion.contract import TIMESTAMP_FORMAT, TIMESTAMP_PATTERN, Contract, Field
 from ingestion.ledger import IngestResult, Rejection, RunCounts
+from ingestion.lines import (
+    Block,
+    FileProgress,
+    decode_for_storage,
+    head_fingerprint,
+    parse_objects,
+    read_blocks,
+    utf8_column,
+)
 from ingestion.loader import RawTable, load_batch
 
 SOURCE = "procedures.dossiers"
 EVENTS_SOURCE = "procedures.events"
+EXPORT_SOURCE = "procedures.dossier_exports"
+EVENTS_EXPORT_SOURCE = "procedures.event_exports"
 RAW_TABLE = "raw.procedures__dossiers"
 AGENCIES_SOURCE = "procedures.agencies"
 AGENCIES_TABLE = "raw.procedures__agencies"
@@ -39,32 +65,63 @@ AGENCY_FIELDS = ("MaDinhDanh", "TenCoQuan", "LoaiCoQuan", "MaDonViHanhChinh", "M
 MAX_FEE_VND = 10**10  # no procedure fee comes near ten billion dong
 LARGEST_FEE = "DanhSachLePhi.SoTien"  # derived: the largest fee of the dossier
 STAMP = {"pattern": TIMESTAMP_PATTERN, "timestamp_format": TIMESTAMP_FORMAT}
+BOOLEAN = {"allowed": ["true", "false"]}
+APPLICANT_KEY = "MaChuHoSoAnDanh"  # keyed hash of the applicant's identity number (else name)
 
 # The national portal's sync payload (DongBoHoSoMC), as the connector accepts it. Scalars are
-# checked as the text they arrived as; nested lists stay in the payload.
+# checked as the text they arrived as; nested lists are kept as JSON.
 DOSSIER_CONTRACT = Contract(
     source=SOURCE,
     fields=(
         Field("MaHoSo", required=True, description="Dossier code"),
         Field("MaTTHC", required=True, codes="procedures", description="Procedure code"),
-        Field("DonViXuLy", required=True, codes="agencies", description="Processing agency"),
+        Field("TenTTHC", description="Procedure name"),
+        Field("MaLinhVuc", description="Field code"),
+        Field("ChuHoSo", personal=True, description="Applicant"),
+        Field("SoDienThoaiChuHoSo", personal=True),
+        Field("EmailChuHoSo", personal=True),
+        Field("SoGiayToChuHoSo", personal=True, description="Applicant's identity number"),
+        Field("LoaiDoiTuong", allowed=["1", "2"], description="1 citizen, 2 business"),
         Field("NgayTiepNhan", required=True, **STAMP, description="Received"),
         Field("NgayHenTra", **STAMP, description="Due"),
         Field("NgayKetThucXuLy", **STAMP, description="Processing ended"),
         Field("NgayTra", **STAMP, description="Result returned"),
-        Field("NgayCapNhat", required=True, **STAMP, description="Version pushed"),
         Field("TrangThaiHoSo", required=True, allowed=[str(n) for n in range(1, 11)]),
         Field("KenhThucHien", allowed=["1", "2", "3"], description="1 in person, 2 online, 3 post"),
-        Field("LoaiDoiTuong", allowed=["1", "2"], description="1 citizen, 2 business"),
-        Field(LARGEST_FEE, pl.Float64, minimum=0, maximum=MAX_FEE_VND),
-        Field("ChuHoSo", personal=True),
-        Field("SoDienThoaiChuHoSo", personal=True),
-        Field("EmailChuHoSo", personal=True),
-        Field("SoGiayToChuHoSo", personal=True),
+        Field("DonViXuLy", required=True, codes="agencies", description="Processing agency"),
+        Field("DuocThanhToanTrucTuyen", **BOOLEAN, description="Paid online"),
+        Field("HoSoCoThanhPhanSoHoa", **BOOLEAN, description="Has digitised inputs"),
+        Field("TaiKhoanDuocXacThucVoiVNeID", **BOOLEAN, description="VNeID-verified account"),
+        Field("CoPhanAnhKienNghi", **BOOLEAN, description="A complaint was filed"),
+        Field("TaiLieuNop", json=True, description="Submitted documents"),
+        Field("DanhSachLePhi", json=True, description="Fees and charges"),
+        Field("DanhSachGiayToKetQua", json=True, description="Result documents"),
+        Field("NgayCapNhat", required=True, **STAMP, description="Version pushed"),
+        Field(LARGEST_FEE, pl.Float64, minimum=0, maximum=MAX_FEE_VND, derived=(
+            # -1 (below the minimum) when the list is not a list of amounts
+            """case when "DanhSachLePhi" is null then null
+                    when json_type("DanhSachLePhi") <> 'ARRAY' then -1
+                    when json_array_length("DanhSachLePhi") = 0 then null
+                    when len(list_filter(json_extract("DanhSachLePhi", '$[*].SoTien'),
+                             lambda v: json_type(v) in ('UBIGINT', 'BIGINT', 'HUGEINT', 'DOUBLE')))
+                         < json_array_length("DanhSachLePhi") then -1
+                    else list_max(list_transform(json_extract("DanhSachLePhi", '$[*].SoTien'),
+                                                 lambda v: cast(v as double))) end"""
+        ), description="Largest fee of the dossier (checked, not stored)"),
     ),
-)
+)  # fmt: skip
 # Personal data never goes past the landing zone; the applicant becomes a keyed hash.
 PERSONAL_FIELDS = DOSSIER_CONTRACT.personal_fields
+DOSSIERS_TABLE = RawTable(
+    RAW_TABLE,
+    pa.schema(
+        [(name, pa.string()) for name in DOSSIER_CONTRACT.stored_fields]
+        + [(APPLICANT_KEY, pa.string())]
+    ),
+    natural_key=("MaHoSo",),
+    updated="NgayCapNhat",
+    json_columns=DOSSIER_CONTRACT.json_fields,
+)
 
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -83,63 +140,76 @@ class CodeLists:
     def as_mapping(self) -> dict[str, frozenset[str]]:
         return {"procedures": self.procedures, "agencies": self.agencies}
 
-
-def _text(value: object) -> str | None:
-    """A scalar as the text it was sent as (numbers and booleans as JSON writes them)."""
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value)
-
-
-def _largest_fee(record: dict[str, Any]) -> float | None:
-    """The largest fee amount; -1 when the fee list is not what the contract expects."""
-    fees = record.get("DanhSachLePhi") or []
-    if not isinstance(fees, list):
-        return -1.0
-    amounts = [fee.get("SoTien") if isinstance(fee, dict) else None for fee in fees]
-    if any(not isinstance(a, int | float) or isinstance(a, bool) for a in amounts):
-        return -1.0
-    return float(max(amounts)) if amounts else None
+    @classmethod
+    def from_warehouse(cls, warehouse: Warehouse) -> CodeLists:
+        """The catalogue and agency directory loaded in the raw layer (load them first)."""
+        try:
+            procedures = warehouse.fetch('select "MaTTHC" from raw.procedures__catalogue')
+            agencies = warehouse.fetch('select "MaDinhDanh" from raw.procedures__agencies')
+        except Exception as error:  # the snapshot tables do not exist yet
+            raise SourceError(
+                f"procedures: load the catalogue and agency directory before the dossiers ({error})"
+            ) from error
+        if not procedures or not agencies:
+            raise SourceError("procedures: the catalogue or agency directory is empty")
+        return cls(frozenset(r[0] for r in procedures), frozenset(r[0] for r in agencies))
 
 
-def _readable(
-    records: list[object],
-) -> tuple[list[tuple[int, dict[str, Any]]], list[Rejection]]:
-    """The records that are JSON objects (with their position), and rejections for the rest."""
-    objects = [(i, r) for i, r in enumerate(records) if isinstance(r, dict)]
-    rejections = [
-        Rejection(None, "not a JSON object (a record the source could not encode as UTF-8 "
-                  "JSON)", ledger.dumps(r))
-        for r in records
-        if not isinstance(r, dict)
-    ]  # fmt: skip
-    return objects, rejections
+@dataclass(slots=True)
+class Batch:
+    """A page or block of lines, checked: raw rows to load and the rejected lines."""
+
+    rows: pa.Table
+    rejections: list[Rejection]
+    read: int
+    stamps: pl.Series  # the loaded records' update times, for the watermark
 
 
-def split_records(
-    records: list[object], codes: CodeLists
-) -> tuple[list[dict[str, Any]], list[Rejection]]:
-    """Validate a batch against the contract: (valid records in order, rejections)."""
-    objects, rejections = _readable(records)
-    if not objects:
-        return [], rejections
-    names = [f.name for f in DOSSIER_CONTRACT.fields if f.name != LARGEST_FEE]
-    frame = pl.DataFrame(
-        {name: [_text(r.get(name)) for _, r in objects] for name in names}
-        | {LARGEST_FEE: [_largest_fee(r) for _, r in objects], "_i": [i for i, _ in objects]},
-        schema={name: pl.String for name in names} | {LARGEST_FEE: pl.Float64, "_i": pl.Int64},
+def _parse(
+    lines: pa.Array, contract: Contract
+) -> tuple[pl.DataFrame, list[tuple[int, str, str | None]]]:
+    """(the readable records' fields, (line index, reason, key) of the unreadable ones)."""
+    texts, _ = utf8_column(lines)
+    parsed = pl.from_arrow(
+        parse_objects(texts, contract.scalar_fields, contract.json_fields, contract.derived)
     )
-    valid, rejected = DOSSIER_CONTRACT.split(frame, codes.as_mapping())
-    for key, reason, index in rejected.select("MaHoSo", "_reason", "_i").iter_rows():
-        rejections.append(Rejection(key, reason, ledger.dumps(records[index])))
-    return [records[i] for i in valid["_i"]], rejections  # type: ignore[misc]
+    assert isinstance(parsed, pl.DataFrame)
+    unreadable = parsed.filter(pl.col("_problem").is_not_null())
+    problems = [(i, reason, None) for i, reason in unreadable.select("_i", "_problem").iter_rows()]
+    return parsed.filter(pl.col("_problem").is_null()).drop("_problem"), problems
 
 
-def pseudonymise(record: dict[str, object], key: bytes) -> dict[str, object]:
-    cleaned = {k: v for k, v in record.items() if k not in PERSONAL_FIELDS}
-    identity = record.get("SoGiayToChuHoSo") or record.get("ChuHoSo")
-    cleaned["MaChuHoSoAnDanh"] = ledger.keyed_hash(key, identity)
-    return cleaned
+def _rejections(
+    lines: pa.Array,
+    located: Callable[[int], str] | None,
+    problems: list[tuple[int, str, str | None]],
+) -> list[Rejection]:
+    """Rejected lines with their reason, the original text and a key (else where they were)."""
+    return [
+        Rejection(key or (located(index) if located else None), reason,
+                  decode_for_storage(lines[index].as_py()))
+        for index, reason, key in sorted(problems)
+    ]  # fmt: skip
+
+
+def check_dossiers(
+    lines: pa.Array, codes: CodeLists, key: bytes, located: Callable[[int], str] | None = None
+) -> Batch:
+    """Validate a batch of dossier lines and turn the valid ones into raw rows."""
+    records, problems = _parse(lines, DOSSIER_CONTRACT)
+    valid, rejected = DOSSIER_CONTRACT.split(records, codes.as_mapping())
+    problems += list(rejected.select("_i", "_reason", "MaHoSo").iter_rows())
+    identity = (
+        pl.when(pl.col("SoGiayToChuHoSo").is_not_null() & (pl.col("SoGiayToChuHoSo") != ""))
+        .then(pl.col("SoGiayToChuHoSo"))
+        .otherwise(pl.col("ChuHoSo"))
+    )
+    rows = valid.select(
+        *DOSSIER_CONTRACT.stored_fields,
+        ledger.keyed_hashes(key, valid.select(identity).to_series()).alias(APPLICANT_KEY),
+    )
+    return Batch(rows.to_arrow(), _rejections(lines, located, problems), len(lines),
+                 valid["NgayCapNhat"])  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -177,9 +247,7 @@ class ProceduresApi:
 
     def code_lists(self) -> CodeLists:
         return CodeLists(
-            procedures=frozenset(
-                str(p["MaTTHC"]) for p in self.catalogue() if isinstance(p, dict)
-            ),
+            procedures=frozenset(str(p["MaTTHC"]) for p in self.catalogue() if isinstance(p, dict)),
             agencies=frozenset(
                 str(a["MaDinhDanh"]) for a in self.agencies() if isinstance(a, dict)
             ),
@@ -235,14 +303,6 @@ EVENT_CONTRACT = Contract(
         Field("NguoiXuLy", personal=True, description="Staff account that acted"),
     ),
 )
-DOSSIERS_TABLE = RawTable(
-    RAW_TABLE,
-    pa.schema([("record_key", pa.string()), ("updated_at", pa.string()),
-               ("payload", pa.string())]),
-    natural_key=("record_key",),
-    updated="updated_at",
-    json_columns=("payload",),
-)  # fmt: skip
 EVENTS_TABLE = RawTable(
     "raw.procedures__events",
     pa.schema([("record_key", pa.string()), ("status", pa.int64()),
@@ -252,121 +312,210 @@ EVENTS_TABLE = RawTable(
 )  # fmt: skip
 # Steps after reception cannot happen before the dossier was received.
 AFTER_RECEPTION = 4
+OUT_OF_ORDER = "ThoiDiemXuLy: out of order, before the dossier was received"
 
 
-def split_events(
-    records: list[object], receptions: dict[str, str]
-) -> tuple[list[dict[str, Any]], list[Rejection]]:
+def receptions(warehouse: Warehouse, codes: pl.Series) -> pl.DataFrame:
+    """When each of the dossiers was received, from the raw layer (MaHoSo, _received)."""
+    codes = codes.drop_nulls().unique()
+    empty = pl.DataFrame(schema={"MaHoSo": pl.String, "_received": pl.String})
+    if codes.is_empty():
+        return empty
+    warehouse.execute("drop table if exists _event_dossiers")
+    warehouse.execute("create temporary table _event_dossiers (code varchar)")
+    warehouse.append("_event_dossiers", pa.table({"code": codes.to_arrow()}))
+    rows = warehouse.fetch(
+        f'select d."MaHoSo", min(d."NgayTiepNhan") from {RAW_TABLE} d '
+        'join _event_dossiers c on d."MaHoSo" = c.code group by 1'
+    )
+    warehouse.execute("drop table _event_dossiers")
+    return pl.DataFrame(rows, schema=empty.schema, orient="row") if rows else empty
+
+
+def check_events(
+    lines: pa.Array,
+    received: Callable[[pl.Series], pl.DataFrame],
+    key: bytes,
+    located: Callable[[int], str] | None = None,
+) -> Batch:
     """Validate progress events: the contract, then their place in the dossier's story."""
-    objects, rejections = _readable(records)
-    if not objects:
-        return [], rejections
-    names = [f.name for f in EVENT_CONTRACT.fields]
-    frame = pl.DataFrame(
-        {name: [_text(r.get(name)) for _, r in objects] for name in names}
-        | {"_i": [i for i, _ in objects],
-           "_received": [receptions.get(str(r.get("MaHoSo"))) for _, r in objects]},
-        schema={name: pl.String for name in names} | {"_i": pl.Int64, "_received": pl.String},
-    )  # fmt: skip
+    records, problems = _parse(lines, EVENT_CONTRACT)
+    records = records.join(received(records["MaHoSo"]), on="MaHoSo", how="left")
     out_of_order = (
         (pl.col("TrangThai").cast(pl.Int64, strict=False) >= AFTER_RECEPTION)
         & pl.col("_received").is_not_null()
         & (pl.col("ThoiDiemXuLy") < pl.col("_received"))
     )
-    valid, rejected = EVENT_CONTRACT.split(
-        frame, extra_checks=[(out_of_order, "ThoiDiemXuLy: out of order, before the dossier "
-                              "was received")]
-    )  # fmt: skip
-    for key, reason, index in rejected.select("MaHoSo", "_reason", "_i").iter_rows():
-        rejections.append(Rejection(key, reason, ledger.dumps(records[index])))
-    return [records[i] for i in valid["_i"]], rejections  # type: ignore[misc]
-
-
-def _dossier_rows(records: list[dict[str, Any]], key: bytes) -> pa.Table:
-    return pa.table(
-        {
-            "record_key": [str(r["MaHoSo"]) for r in records],
-            "updated_at": [str(r["NgayCapNhat"]) for r in records],
-            "payload": [ledger.dumps(pseudonymise(r, key)) for r in records],
-        }
+    valid, rejected = EVENT_CONTRACT.split(records, extra_checks=[(out_of_order, OUT_OF_ORDER)])
+    problems += list(rejected.select("_i", "_reason", "MaHoSo").iter_rows())
+    rows = valid.select(
+        pl.col("MaHoSo").alias("record_key"),
+        pl.col("TrangThai").cast(pl.Int64).alias("status"),
+        pl.col("ThoiDiemXuLy").alias("occurred_at"),
+        pl.col("PhongBanXuLy").alias("department"),
+        ledger.keyed_hashes(key, valid["NguoiXuLy"]).alias("handler_key"),
     )
+    return Batch(rows.to_arrow(), _rejections(lines, located, problems), len(lines),
+                 valid["ThoiDiemXuLy"])  # fmt: skip
 
 
-def _event_rows(records: list[dict[str, Any]], key: bytes) -> pa.Table:
-    return pa.table(
-        {
-            "record_key": [str(r["MaHoSo"]) for r in records],
-            "status": pa.array([int(r["TrangThai"]) for r in records], pa.int64()),
-            "occurred_at": [str(r["ThoiDiemXuLy"]) for r in records],
-            "department": [r.get("PhongBanXuLy") for r in records],
-            "handler_key": [ledger.keyed_hash(key, r.get("NguoiXuLy")) for r in records],
-        }
-    )
-
-
-def _receptions(warehouse: Warehouse, records: list[object]) -> dict[str, str]:
-    """When each dossier of a batch of events was received, from the raw layer."""
-    codes = sorted({str(r["MaHoSo"]) for r in records if isinstance(r, dict) and r.get("MaHoSo")})
-    if not codes:
-        return {}
-    placeholders = ", ".join("?" for _ in codes)
-    rows = warehouse.fetch(
-        f"select record_key, min(payload ->> 'NgayTiepNhan') from {RAW_TABLE} "
-        f"where record_key in ({placeholders}) group by record_key",
-        codes,
-    )
-    return {code: stamp for code, stamp in rows if stamp}
-
-
-def _ingest_feed(
-    settings: Settings,
+def _commit(
     warehouse: Warehouse,
-    source: str,
-    path: str,
-    table: RawTable,
-    stamp_field: str,
-    make_split: Callable[
-        [], Callable[[list[object]], tuple[list[dict[str, Any]], list[Rejection]]]
-    ],
-    rows: Callable[[list[dict[str, Any]], bytes], pa.Table],
-    api: ProceduresApi,
     run_id: str,
-    on_page: Callable[[RunCounts], None] | None,
-) -> IngestResult:
-    """Page through one feed of the API from its watermark, one transaction per page."""
+    source: str,
+    table: RawTable,
+    batch: Batch,
+    watermark: str | None,
+) -> RunCounts:
+    """Load a checked batch with its rejections, counts and watermark in one transaction."""
+    with warehouse.transaction():
+        counts = load_batch(warehouse, run_id, source, table, batch.rows, batch.rejections,
+                            read=batch.read)  # fmt: skip
+        if watermark is not None:
+            ledger.write_watermark(warehouse, source, watermark)
+        ledger.add_to_run(warehouse, run_id, source, counts, watermark)
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """One feed of the system: where it is read and how its lines are checked."""
+
+    source: str
+    table: RawTable
+    check: Callable[[pa.Array, Callable[[int], str] | None], Batch]
+
+
+def _run(
+    warehouse: Warehouse, source: str, run_id: str, watermark: str | None,
+    read: Callable[[IngestResult], str | None],
+) -> IngestResult:  # fmt: skip
+    """Account for one run of a source: start it, read, and finish it as success or failure."""
     started = time.monotonic()
-    ledger.ensure_ops_schema(warehouse)
-    table.ensure(warehouse)
-    watermark = ledger.read_watermark(warehouse, source)
     result = IngestResult(source, run_id, "running", watermark_from=watermark)
     ledger.start_run(warehouse, run_id, source, watermark)
-    key = settings.pii_key()
     try:
-        split = make_split()  # reads the code lists: a source that is down fails the run here
-        for part, page in enumerate(api.pages(watermark, settings.page_size, path)):
-            landing.land(settings, source, run_id, part, landing.lines_table(
-                [ledger.dumps(r).encode() for r in page.records], f"GET {path}"))  # fmt: skip
-            accepted, rejections = split(page.records)
-            with warehouse.transaction():
-                counts = load_batch(warehouse, run_id, source, table, rows(accepted, key),
-                                    rejections, read=len(page.records))  # fmt: skip
-                stamps = [str(r[stamp_field]) for r in accepted]
-                if stamps and (watermark is None or max(stamps) > watermark):
-                    watermark = max(stamps)
-                    ledger.write_watermark(warehouse, source, watermark)
-                ledger.add_to_run(warehouse, run_id, source, counts, watermark)
-            result.counts.add(counts)
-            if on_page:
-                on_page(counts)
+        result.watermark_to = read(result)
     except Exception as error:
         ledger.finish_run(warehouse, run_id, source, "failed", str(error)[:1000])
         result.status = "failed"
         raise
     ledger.finish_run(warehouse, run_id, source, "success")
     result.status = "success"
-    result.watermark_to = watermark
     result.seconds = time.monotonic() - started
     return result
+
+
+def _ingest_pages(
+    settings: Settings,
+    warehouse: Warehouse,
+    feed: Feed,
+    path: str,
+    api: ProceduresApi,
+    run_id: str,
+    on_page: Callable[[RunCounts], None] | None,
+) -> IngestResult:
+    """Page through one feed of the API from its watermark, one transaction per page."""
+    ledger.ensure_ops_schema(warehouse)
+    feed.table.ensure(warehouse)
+    watermark = ledger.read_watermark(warehouse, feed.source)
+
+    def read(result: IngestResult) -> str | None:
+        mark = watermark
+        for part, page in enumerate(api.pages(mark, settings.page_size, path)):
+            encoded = [orjson.dumps(record) for record in page.records]
+            landing.land(settings, feed.source, run_id, part,
+                         landing.lines_table(encoded, f"GET {path}"))  # fmt: skip
+            batch = feed.check(pa.array(encoded, pa.large_binary()), None)
+            newest = batch.stamps.max() if len(batch.stamps) else None
+            if newest is not None and (mark is None or str(newest) > mark):
+                mark = str(newest)
+            counts = _commit(warehouse, run_id, feed.source, feed.table, batch, mark)
+            result.counts.add(counts)
+            if on_page:
+                on_page(counts)
+        return mark
+
+    return _run(warehouse, feed.source, run_id, watermark, read)
+
+
+def export_files(directory: Path, stem: str) -> list[Path]:
+    """A feed's export files, in name order: ``<stem>*.jsonl[.gz]``, ``.ndjson``, ``.json``."""
+    suffixes = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json")
+    return sorted(p for p in directory.glob(f"{stem}*") if p.name.endswith(suffixes))
+
+
+def _json_array_block(path: Path, origin: str) -> Block:
+    """A ``.json`` export (one array of records) as one block of lines."""
+    try:
+        records = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as error:
+        raise SourceError(f"{origin} is not valid JSON: {error}") from error
+    if not isinstance(records, list):
+        raise SourceError(f"{origin} is not a JSON array of records")
+    lines = pa.array([orjson.dumps(r) for r in records], pa.large_binary())
+    return Block(origin, lines, np.arange(1, len(records) + 1), path.stat().st_size,
+                 len(records) + 1)  # fmt: skip
+
+
+def _ingest_exports(
+    settings: Settings,
+    warehouse: Warehouse,
+    feed: Feed,
+    files: list[Path],
+    run_id: str,
+    on_page: Callable[[RunCounts], None] | None,
+) -> IngestResult:
+    """Read a feed's export files from where the last run stopped, one transaction per block."""
+    ledger.ensure_ops_schema(warehouse)
+    feed.table.ensure(warehouse)
+    watermark = ledger.read_watermark(warehouse, feed.source)
+    try:
+        progress = FileProgress.parse(watermark)
+    except ValueError as error:
+        raise SourceError(f"{feed.source}: {error}") from error
+
+    def read(result: IngestResult) -> str | None:
+        part = 0
+        for path in files:
+            origin = f"procedures/{path.name}"
+            head, size = head_fingerprint(path), path.stat().st_size
+            offset, line = progress.resume_point(path.name, head, size)
+            if path.suffix == ".json":
+                blocks = iter([_json_array_block(path, origin)] if offset < size else [])
+            else:
+                blocks = read_blocks(path, origin, offset, line)
+            for block in blocks:
+                landing.land(settings, feed.source, run_id, part,
+                             landing.lines_table(block.lines, origin, block.numbers))  # fmt: skip
+                part += 1
+                batch = feed.check(block.lines, block.location)
+                progress.advance(path.name, head, block.end, block.next_line)
+                counts = _commit(warehouse, run_id, feed.source, feed.table, batch,
+                                 progress.dumps())  # fmt: skip
+                result.counts.add(counts)
+                if on_page:
+                    on_page(counts)
+        return progress.dumps() if progress.files else None
+
+    return _run(warehouse, feed.source, run_id, watermark, read)
+
+
+def _dossier_feed(source: str, codes: CodeLists, key: bytes) -> Feed:
+    return Feed(source, DOSSIERS_TABLE,
+                lambda lines, located: check_dossiers(lines, codes, key, located))  # fmt: skip
+
+
+def _event_feed(source: str, warehouse: Warehouse, key: bytes) -> Feed:
+    return Feed(
+        source, EVENTS_TABLE,
+        lambda lines, located: check_events(
+            lines, lambda codes: receptions(warehouse, codes), key, located),
+    )  # fmt: skip
+
+
+def _api(settings: Settings, api: ProceduresApi | None) -> ProceduresApi:
+    return api or ProceduresApi(settings.procedures_api_url, settings.http_timeout_seconds)
 
 
 def ingest_dossiers(
@@ -377,19 +526,30 @@ def ingest_dossiers(
     on_page: Callable[[RunCounts], None] | None = None,
 ) -> IngestResult:
     """Bring the dossier versions pushed since the last watermark into the raw layer."""
-    api = api or ProceduresApi(settings.procedures_api_url, settings.http_timeout_seconds)
-
-    def make_split() -> Callable[[list[object]], tuple[list[dict[str, Any]], list[Rejection]]]:
-        codes = api.code_lists()
-        return lambda records: split_records(records, codes)
-
+    api = _api(settings, api)
     try:
-        return _ingest_feed(
-            settings, warehouse, SOURCE, "/api/dossiers", DOSSIERS_TABLE, "NgayCapNhat",
-            make_split, _dossier_rows, api, run_id or ledger.new_run_id(), on_page,
-        )  # fmt: skip
+        codes = api.code_lists()  # a source that is down fails the run here
+        feed = _dossier_feed(SOURCE, codes, settings.pii_key())
+        return _ingest_pages(settings, warehouse, feed, "/api/dossiers", api,
+                             run_id or ledger.new_run_id(), on_page)  # fmt: skip
+    except SourceError as error:
+        _record_failure(warehouse, SOURCE, run_id, error)
+        raise
     finally:
         api.close()
+
+
+def _record_failure(
+    warehouse: Warehouse, source: str, run_id: str | None, error: Exception
+) -> None:
+    """A run that failed before it started reading still gets its row in ops.ingest_runs."""
+    run_id = run_id or ledger.new_run_id()
+    ledger.ensure_ops_schema(warehouse)
+    if not warehouse.fetch(
+        "select 1 from ops.ingest_runs where run_id = ? and source = ?", [run_id, source]
+    ):
+        ledger.start_run(warehouse, run_id, source, ledger.read_watermark(warehouse, source))
+        ledger.finish_run(warehouse, run_id, source, "failed", str(error)[:1000])
 
 
 def ingest_events(
@@ -400,15 +560,40 @@ def ingest_events(
     on_page: Callable[[RunCounts], None] | None = None,
 ) -> IngestResult:
     """Bring the progress events since the last watermark (ingest dossiers first)."""
-    api = api or ProceduresApi(settings.procedures_api_url, settings.http_timeout_seconds)
+    api = _api(settings, api)
     try:
-        return _ingest_feed(
-            settings, warehouse, EVENTS_SOURCE, "/api/events", EVENTS_TABLE, "ThoiDiemXuLy",
-            lambda: lambda records: split_events(records, _receptions(warehouse, records)),
-            _event_rows, api, run_id or ledger.new_run_id(), on_page,
-        )  # fmt: skip
+        feed = _event_feed(EVENTS_SOURCE, warehouse, settings.pii_key())
+        return _ingest_pages(settings, warehouse, feed, "/api/events", api,
+                             run_id or ledger.new_run_id(), on_page)  # fmt: skip
     finally:
         api.close()
+
+
+def ingest_dossier_exports(
+    settings: Settings,
+    warehouse: Warehouse,
+    run_id: str | None = None,
+    on_page: Callable[[RunCounts], None] | None = None,
+) -> IngestResult:
+    """Bring the dossier versions of the export files into the raw layer."""
+    codes = CodeLists.from_warehouse(warehouse)
+    feed = _dossier_feed(EXPORT_SOURCE, codes, settings.pii_key())
+    files = export_files(settings.procedures_exports_dir, "dossiers")
+    return _ingest_exports(settings, warehouse, feed, files, run_id or ledger.new_run_id(),
+                           on_page)  # fmt: skip
+
+
+def ingest_event_exports(
+    settings: Settings,
+    warehouse: Warehouse,
+    run_id: str | None = None,
+    on_page: Callable[[RunCounts], None] | None = None,
+) -> IngestResult:
+    """Bring the progress events of the export files (ingest dossiers first)."""
+    feed = _event_feed(EVENTS_EXPORT_SOURCE, warehouse, settings.pii_key())
+    files = export_files(settings.procedures_exports_dir, "events")
+    return _ingest_exports(settings, warehouse, feed, files, run_id or ledger.new_run_id(),
+                           on_page)  # fmt: skip
 
 
 CATALOGUE_SOURCE = "procedures.catalogue"
@@ -439,21 +624,17 @@ AGENCY_CONTRACT = Contract(
 )
 
 
-def _snapshot_split(
-    records: list[object], contract: Contract
-) -> tuple[list[dict[str, Any]], list[Rejection]]:
-    """Validate a reference snapshot: its fields as text, checked against the contract."""
-    objects, rejections = _readable(records)
-    names = [f.name for f in contract.fields]
-    frame = pl.DataFrame(
-        {name: [_text(r.get(name)) for _, r in objects] for name in names}
-        | {"_i": [i for i, _ in objects]},
-        schema={name: pl.String for name in names} | {"_i": pl.Int64},
+def _snapshot_split(records: list[object], contract: Contract) -> tuple[pa.Table, list[Rejection]]:
+    """Validate a reference snapshot: (valid rows, empty text as null; rejections)."""
+    lines = pa.array([orjson.dumps(r) for r in records], pa.large_binary())
+    parsed, problems = _parse(lines, contract)
+    valid, rejected = contract.split(parsed)
+    names = list(contract.stored_fields)
+    problems += list(rejected.select("_i", "_reason", names[0]).iter_rows())
+    rows = valid.select(pl.when(pl.col(n) != "").then(pl.col(n)).alias(n) for n in names)
+    return rows.to_arrow().cast(pa.schema([(n, pa.string()) for n in names])), _rejections(
+        lines, None, problems
     )
-    valid, rejected = contract.split(frame)
-    for key, reason, index in rejected.select(names[0], "_reason", "_i").iter_rows():
-        rejections.append(Rejection(key, reason, ledger.dumps(records[index])))
-    return valid.drop("_i").to_dicts(), rejections
 
 
 def _replace_snapshot(
@@ -476,16 +657,11 @@ def _replace_snapshot(
     ledger.start_run(warehouse, run_id, contract.source, None)
     try:
         records = fetch()
-        valid, rejections = _snapshot_split(records, contract)
-        counts = RunCounts(read=len(records), loaded=len(valid), rejected=len(rejections))
+        rows, rejections = _snapshot_split(records, contract)
+        counts = RunCounts(read=len(records), loaded=rows.num_rows, rejected=len(rejections))
         now = ledger.utc_now()
-        rows = pa.table(
-            {name: pa.array([r[name] or None for r in valid], pa.string()) for name in names}
-            | {
-                "_run_id": pa.array([run_id] * len(valid), pa.string()),
-                "_loaded_at": pa.array([now] * len(valid), pa.timestamp("us")),
-            }
-        )
+        rows = rows.append_column("_run_id", pa.array([run_id] * rows.num_rows, pa.string()))
+        rows = rows.append_column("_loaded_at", pa.array([now] * rows.num_rows, pa.timestamp("us")))
         with warehouse.transaction():
             warehouse.execute(f"delete from {table}")
             warehouse.append(table, rows)
@@ -522,3 +698,35 @@ def ingest_catalogue(settings: Settings, warehouse: Warehouse, run_id: str | Non
                                  CATALOGUE_TABLE, api.catalogue)  # fmt: skip
     finally:
         api.close()
+
+
+def ingest_reference_exports(
+    settings: Settings, warehouse: Warehouse, run_id: str | None = None
+) -> list[IngestResult]:
+    """The catalogue (``catalogue.json`` beside the exports) and the agency directory
+    (``reference/agencies.csv`` beside the export folder, as the document system has it)."""
+    directory = settings.procedures_exports_dir
+    agencies = directory.parent / "reference" / "agencies.csv"
+
+    def catalogue() -> list[object]:
+        path = directory / "catalogue.json"
+        try:
+            records = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as error:
+            raise SourceError(f"{CATALOGUE_SOURCE}: cannot read {path}: {error}") from error
+        if not isinstance(records, list):
+            raise SourceError(f"{CATALOGUE_SOURCE}: {path} is not a JSON array")
+        return records
+
+    def directory_rows() -> list[object]:
+        try:
+            with agencies.open(encoding="utf-8", newline="") as handle:
+                return [dict(row) for row in csv.DictReader(handle)]
+        except OSError as error:
+            raise SourceError(f"{AGENCIES_SOURCE}: cannot read {agencies}: {error}") from error
+
+    run_id = run_id or ledger.new_run_id()
+    return [
+        _replace_snapshot(warehouse, run_id, AGENCY_CONTRACT, AGENCIES_TABLE, directory_rows),
+        _replace_snapshot(warehouse, run_id, CATALOGUE_CONTRACT, CATALOGUE_TABLE, catalogue),
+    ]

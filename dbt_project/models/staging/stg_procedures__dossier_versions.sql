@@ -10,28 +10,28 @@ renamed as (
 
     select
         ---------- ids
-        record_key as dossier_code,
-        {{ json_text('payload', 'MaTTHC') }} as procedure_code,
-        {{ json_text('payload', 'MaLinhVuc') }} as field_code,
-        {{ json_text('payload', 'DonViXuLy') }} as processing_agency_code,
-        {{ json_text('payload', 'MaChuHoSoAnDanh') }} as applicant_key,
+        "MaHoSo" as dossier_code,
+        "MaTTHC" as procedure_code,
+        "MaLinhVuc" as field_code,
+        "DonViXuLy" as processing_agency_code,
+        "MaChuHoSoAnDanh" as applicant_key,
 
         ---------- codes
-        cast({{ json_text('payload', 'TrangThaiHoSo') }} as integer) as status_code,
-        cast({{ json_text('payload', 'KenhThucHien') }} as integer) as channel_code,
-        cast({{ json_text('payload', 'LoaiDoiTuong') }} as integer) as applicant_type_code,
+        cast("TrangThaiHoSo" as integer) as status_code,
+        cast("KenhThucHien" as integer) as channel_code,
+        cast("LoaiDoiTuong" as integer) as applicant_type_code,
 
         ---------- booleans
-        cast({{ json_text('payload', 'DuocThanhToanTrucTuyen') }} as boolean) as is_paid_online,
-        cast({{ json_text('payload', 'HoSoCoThanhPhanSoHoa') }} as boolean) as has_digitised_inputs,
-        cast({{ json_text('payload', 'TaiKhoanDuocXacThucVoiVNeID') }} as boolean) as is_vneid_verified,
+        cast("DuocThanhToanTrucTuyen" as boolean) as is_paid_online,
+        cast("HoSoCoThanhPhanSoHoa" as boolean) as has_digitised_inputs,
+        cast("TaiKhoanDuocXacThucVoiVNeID" as boolean) as is_vneid_verified,
 
         ---------- timestamps (Asia/Ho_Chi_Minh local time)
-        {{ portal_timestamp(json_text('payload', 'NgayTiepNhan')) }} as received_at,
-        {{ portal_timestamp(json_text('payload', 'NgayHenTra')) }} as due_at,
-        {{ portal_timestamp(json_text('payload', 'NgayKetThucXuLy')) }} as processing_ended_at,
-        {{ portal_timestamp(json_text('payload', 'NgayTra')) }} as returned_at,
-        {{ portal_timestamp('updated_at') }} as updated_at,
+        {{ portal_timestamp('"NgayTiepNhan"') }} as received_at,
+        {{ portal_timestamp('"NgayHenTra"') }} as due_at,
+        {{ portal_timestamp('"NgayKetThucXuLy"') }} as processing_ended_at,
+        {{ portal_timestamp('"NgayTra"') }} as returned_at,
+        {{ portal_timestamp('"NgayCapNhat"') }} as updated_at,
 
         ---------- lineage
         _run_id as ingest_run_id,

@@ -1,0 +1,237 @@
+"""Line-oriented exports read in bulk: blocks of lines, their encoding, JSON parsed by DuckDB.
+
+A province-year of the procedure system is millions of JSON lines; reading them record by
+record in Python costs minutes. Here a file is read in blocks of whole lines; a block's lines
+stay one Arrow array (no Python object per line), and DuckDB's JSON reader turns them into
+text columns in one vectorised pass. Lines that cannot be read — not UTF-8, not JSON, not an
+object — are not lost: each gets a reason, so the connector rejects exactly those lines and
+keeps the rest of the block. Clean blocks take the fast path (one parse per line); a block
+with a malformed line is parsed again with every line checked first.
+
+A file's progress is kept as a watermark (:class:`FileProgress`): per file, the bytes and
+lines fully loaded and a fingerprint of its head, so a run resumes mid-file after a kill and a
+file that was replaced (different head, or shorter) is read again from the start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from isal import igzip
+
+BLOCK_BYTES = 64 * 2**20  # ~200k dossier versions: a transaction's worth, ~0.5 GiB at peak
+HEAD_BYTES = 4096  # a file's fingerprint: its first bytes
+
+NOT_UTF8 = "not valid UTF-8 (the export's encoding); payload kept decoded as Windows-1258"
+NOT_JSON = "not valid JSON (a broken or truncated line)"
+NOT_OBJECT = "not a JSON object (a record the source could not encode as UTF-8 JSON)"
+
+
+def decode_for_storage(line: bytes) -> str:
+    """A line as text for a rejected record's payload, whatever its encoding."""
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return line.decode("cp1258")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
+
+
+def utf8_column(payload: pa.Array) -> tuple[pa.Array, list[int]]:
+    """(the lines as a string array with nulls where invalid, indexes of invalid lines)."""
+    target = pa.large_string() if pa.types.is_large_binary(payload.type) else pa.string()
+    try:
+        return payload.cast(target), []
+    except pa.ArrowInvalid:
+        pass
+    texts: list[str | None] = []
+    bad: list[int] = []
+    for index, line in enumerate(payload.to_pylist()):
+        try:
+            texts.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            texts.append(None)
+            bad.append(index)
+    return pa.array(texts, target), bad
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Consecutive non-blank lines of an export file."""
+
+    origin: str  # the file, as named in rejections and the landing zone
+    lines: pa.LargeBinaryArray  # without their line ends
+    numbers: np.ndarray  # 1-based line number of each line in the file
+    end: int  # byte offset just after the block
+    next_line: int  # number of the line after the block
+
+    def location(self, index: int) -> str:
+        return f"{self.origin}:{self.numbers[index]}"
+
+    def line(self, index: int) -> bytes:
+        return self.lines[index].as_py()
+
+
+def split_lines(data: bytes, first_line: int) -> tuple[pa.LargeBinaryArray, np.ndarray]:
+    """The non-blank lines of ``data`` (which ends with a line end) and their numbers."""
+    buffer = np.frombuffer(data, np.uint8)
+    offsets = np.empty(np.count_nonzero(buffer == 10) + 1, np.int64)
+    offsets[0] = 0
+    offsets[1:] = np.flatnonzero(buffer == 10) + 1
+    # One Arrow array over the block's bytes (each line with its line end), then the ends cut.
+    whole = pa.Array.from_buffers(
+        pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    lines = pc.binary_slice(whole, 0, -1)
+    numbers = np.arange(first_line, first_line + len(offsets) - 1, dtype=np.int64)
+    lengths = np.diff(offsets) - 1
+    carriage = (lengths > 0) & (buffer[np.maximum(offsets[1:] - 2, 0)] == 13)
+    if carriage.any():  # CRLF line ends (rare in these exports): cut the CR too
+        stops = offsets[1:] - 1 - carriage
+        lines = pa.array(
+            [data[a:b] for a, b in zip(offsets[:-1], stops, strict=True)], pa.large_binary()
+        )
+        lengths = stops - offsets[:-1]
+    blank = lengths == 0
+    if blank.any():  # blank lines are no records
+        lines, numbers = lines.filter(pa.array(~blank)), numbers[~blank]
+    return lines, numbers
+
+
+def _open(path: Path) -> BinaryIO:
+    if path.name.endswith(".gz"):
+        return igzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def head_fingerprint(path: Path) -> str:
+    with _open(path) as handle:
+        return hashlib.sha256(handle.read(HEAD_BYTES)).hexdigest()[:16]
+
+
+def read_blocks(
+    path: Path, origin: str, start: int = 0, first_line: int = 1, block_bytes: int | None = None
+) -> Iterator[Block]:
+    """The file's lines from byte ``start`` on, in blocks of whole lines."""
+    block_bytes = block_bytes or BLOCK_BYTES
+    with _open(path) as handle:
+        if start:
+            handle.seek(start)
+        position, line_number, carry = start, first_line, b""
+        while True:
+            chunk = handle.read(block_bytes)
+            if chunk:
+                data = carry + chunk
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:  # a line longer than a block: read on
+                    carry = data
+                    continue
+                data, carry = data[:cut], data[cut:]
+                consumed = len(data)
+            elif carry.strip():  # a last line without its line end still counts
+                data, consumed, carry = carry + b"\n", len(carry), b""
+            else:
+                return
+            lines, numbers = split_lines(data, line_number)
+            position += consumed
+            line_number += data.count(b"\n")
+            yield Block(origin, lines, numbers, position, line_number)
+
+
+@dataclass(slots=True)
+class FileProgress:
+    """How far each export file of a source has been loaded (the source's watermark)."""
+
+    files: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, watermark: str | None) -> FileProgress:
+        if not watermark:
+            return cls()
+        try:
+            state = json.loads(watermark)
+        except json.JSONDecodeError:
+            state = None
+        if not isinstance(state, dict) or not isinstance(state.get("files"), dict):
+            raise ValueError(
+                f"the watermark {watermark[:80]!r} is not a file-export watermark (was the source "
+                "read through its API before?); reset it in ops.source_state to read the files"
+            )
+        return cls(state["files"])
+
+    def dumps(self) -> str:
+        return json.dumps({"files": self.files}, sort_keys=True, separators=(",", ":"))
+
+    def resume_point(self, name: str, head: str, size: int) -> tuple[int, int]:
+        """(byte offset, line number) to read ``name`` from; (0, 1) when new or replaced."""
+        done = self.files.get(name)
+        if not done or done.get("head") != head or int(str(done["offset"])) > size:
+            return 0, 1
+        return int(str(done["offset"])), int(str(done["line"]))
+
+    def advance(self, name: str, head: str, offset: int, line: int) -> None:
+        self.files[name] = {"head": head, "offset": offset, "line": line}
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def parse_objects(
+    texts: pa.Array,
+    fields: Sequence[str],
+    json_fields: Sequence[str] = (),
+    derived: Mapping[str, str] | None = None,
+) -> pa.Table:
+    """Each line's fields as text, in one DuckDB pass.
+
+    Returns ``_i`` (the line's index), ``_problem`` (why the line cannot be read, else null),
+    each of ``fields`` as the text it was sent as (numbers and booleans as JSON writes them,
+    objects as JSON), each of ``json_fields`` as JSON text, and ``derived`` columns: SQL
+    expressions over those columns.
+    """
+    structure = {name: "VARCHAR" for name in fields} | {name: "JSON" for name in json_fields}
+    spec = json.dumps(structure).replace("'", "''")
+    extra = "".join(f', {sql} as "{name}"' for name, sql in (derived or {}).items())
+    lines = pa.table({"_i": pa.array(np.arange(len(texts), dtype=np.int64)), "line": texts})
+    fast = f"""
+        select _i,
+               case when line is null then {_quoted(NOT_UTF8)}
+                    when not starts_with(ltrim(line), '{{') then {_quoted(NOT_OBJECT)}
+               end as _problem,
+               unnest(from_json(line, '{spec}'))
+        from lines
+    """
+    checked = f"""
+        with read as (
+            select _i, line,
+                   case when line is null then {_quoted(NOT_UTF8)}
+                        when not json_valid(line) then {_quoted(NOT_JSON)}
+                        when json_type(line) <> 'OBJECT' then {_quoted(NOT_OBJECT)}
+                   end as _problem
+            from lines
+        )
+        select _i, _problem,
+               unnest(case when _problem is null then from_json(line, '{spec}') end)
+        from read
+    """
+    with duckdb.connect() as connection:
+        connection.register("lines", lines)
+        try:
+            parsed = connection.execute(f"select *{extra} from ({fast})")
+            table = parsed.to_arrow_table()
+        except duckdb.InvalidInputException:  # a malformed line: check every line first
+            parsed = connection.execute(f"select *{extra} from ({checked})")
+            table = parsed.to_arrow_table()
+    return table

@@ -1,0 +1,229 @@
+"""The procedure system's JSON-lines exports: read in blocks, faults isolated, resumable."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from govdata.settings import Settings
+from govdata.warehouse import Warehouse, session
+from ingestion import lines as lines_module
+from ingestion.lines import FileProgress, read_blocks, split_lines
+from ingestion.procedures import (
+    DOSSIERS_TABLE,
+    EVENTS_EXPORT_SOURCE,
+    EVENTS_TABLE,
+    EXPORT_SOURCE,
+    ingest_dossier_exports,
+    ingest_dossiers,
+    ingest_event_exports,
+    ingest_events,
+    ingest_reference_exports,
+)
+from simulator.api import serving
+
+KEY = "the-same-key-for-both-transports"
+
+
+def settings_for(
+    home: Path, sources: Path, target: str = "duckdb", pg: str | None = None
+) -> Settings:
+    extra = {"pg_url": pg} if pg else {}
+    return Settings(home=home, target=target, procedures_transport="files",
+                    procedures_dir=sources / "procedures", pii_hash_key=KEY, **extra)  # fmt: skip
+
+
+def raw_rows(warehouse: Warehouse) -> dict[str, list[tuple[object, ...]]]:
+    """Each raw table's rows without lineage; JSON as values (PostgreSQL's jsonb respaces it)."""
+    rows = {}
+    for table in (DOSSIERS_TABLE, EVENTS_TABLE):
+        names = table.schema.names
+        columns = ", ".join(f'"{name}"' for name in names)
+        key = ", ".join(f'"{name}"' for name in table.key)
+        rows[table.name] = [
+            tuple(json.loads(v) if n in table.json_columns and isinstance(v, str) else v
+                  for n, v in zip(names, row, strict=True))
+            for row in warehouse.fetch(f"select {columns} from {table.name} order by {key}")
+        ]  # fmt: skip
+    return rows
+
+
+def ingest_all(settings: Settings, warehouse: Warehouse) -> list:  # type: ignore[type-arg]
+    ingest_reference_exports(settings, warehouse)
+    return [ingest_dossier_exports(settings, warehouse), ingest_event_exports(settings, warehouse)]
+
+
+def test_split_lines_skips_blank_lines_and_line_ends() -> None:
+    lines, numbers = split_lines(b'{"a":1}\r\n\n{"b":2}\n\r\n{"c":3}\n', first_line=10)
+    assert lines.to_pylist() == [b'{"a":1}', b'{"b":2}', b'{"c":3}']
+    assert numbers.tolist() == [10, 12, 14]
+
+
+def test_blocks_cover_the_file_whole_lines_only(tmp_path: Path) -> None:
+    records = [json.dumps({"n": n, "pad": "x" * (n % 37)}).encode() for n in range(500)]
+    for name, opener in (("plain.jsonl", open), ("packed.jsonl.gz", gzip.open)):
+        path = tmp_path / name
+        with opener(path, "wb") as handle:  # type: ignore[operator]
+            handle.write(b"\n".join(records))  # no line end after the last line
+        blocks = list(read_blocks(path, name, block_bytes=1000))
+        assert len(blocks) > 5
+        assert [line for b in blocks for line in b.lines.to_pylist()] == records
+        assert [int(n) for b in blocks for n in b.numbers] == list(range(1, 501))
+        # Resuming after the third block reads exactly the rest.
+        third = blocks[2]
+        rest = list(read_blocks(path, name, third.end, third.next_line, block_bytes=1000))
+        assert [line for b in rest for line in b.lines.to_pylist()] == records[
+            int(third.numbers[-1]) :
+        ]
+
+
+@pytest.mark.parametrize("target", ["duckdb", "postgres"])
+def test_exports_load_the_same_rows_as_the_api(
+    target: str, tmp_path: Path, small_sources: Path, request: pytest.FixtureRequest
+) -> None:
+    pg = request.getfixturevalue("pg_url") if target == "postgres" else None
+    settings = settings_for(tmp_path / "files", small_sources, target, pg)
+    with session(settings) as warehouse:
+        first = ingest_all(settings, warehouse)
+        again = ingest_all(settings, warehouse)
+        from_files = raw_rows(warehouse)
+        marks = warehouse.fetch("select source, watermark from ops.source_state order by 1")
+    with serving(small_sources, port=0) as url:
+        api = Settings(home=tmp_path / "api", procedures_api_url=url, pii_hash_key=KEY)
+        with session(api) as warehouse:
+            from ingestion.procedures import ingest_agencies
+
+            ingest_agencies(api, warehouse)
+            ingest_dossiers(api, warehouse)
+            ingest_events(api, warehouse)
+            from_api = raw_rows(warehouse)
+    assert from_files == from_api  # same rows, same pseudonyms, whichever way they came
+    assert all(r.counts.loaded > 0 and r.counts.reconciles for r in first)
+    assert all(r.counts.read == 0 for r in again)  # nothing new: the files are marked done
+    progress = FileProgress.parse(dict(marks)[EXPORT_SOURCE])
+    size = (small_sources / "procedures" / "dossiers.jsonl").stat().st_size
+    assert progress.files["dossiers.jsonl"]["offset"] == size
+
+
+def test_every_fault_of_a_faulty_export_is_rejected_and_nothing_good_is_lost(
+    tmp_path: Path, small_sources: Path
+) -> None:
+    from conftest import SMALL_WINDOW
+
+    from simulator.generate import simulate
+
+    faulty = tmp_path / "faulty"
+    simulate(faulty, scale=0.005, seed=7, start=SMALL_WINDOW[0], end=SMALL_WINDOW[1],
+             fault_rate=0.03)  # fmt: skip
+    manifest = [
+        json.loads(line)
+        for line in (faulty / "faults.jsonl").read_text().splitlines()
+        if line.startswith('{"source": "procedures.')
+    ]
+    fitting = {
+        "malformed_date": ("not in the expected format", "not a valid date"),
+        "impossible_date": ("not a valid date",),
+        "unknown_procedure": ("procedures code list",),
+        "unknown_unit": ("agencies code list",),
+        "missing_field": ("missing required field",),
+        "wrong_encoding": ("not valid UTF-8",),
+        "absurd_value": ("SoTien: above", "TrangThai: unknown code"),
+        "out_of_order_event": ("out of order",),
+    }
+    settings = settings_for(tmp_path / "home", faulty)
+    lines_module.BLOCK_BYTES = 50_000  # many blocks, faults in most of them
+    try:
+        with session(settings) as warehouse:
+            results = {r.source: r.counts for r in ingest_all(settings, warehouse)}
+            rejected = warehouse.fetch(
+                "select source, record_key, reason from ops.rejected_records"
+            )
+    finally:
+        lines_module.BLOCK_BYTES = 64 * 2**20
+    for source, export, clean_file in (
+        ("procedures.dossiers", EXPORT_SOURCE, "dossiers.jsonl"),
+        ("procedures.events", EVENTS_EXPORT_SOURCE, "events.jsonl"),
+    ):
+        entries = [e for e in manifest if e["source"] == source]
+        spoiled = [e for e in entries if e["kind"] != "duplicate"]
+        reasons = [(key, reason) for s, key, reason in rejected if s == export]
+        assert len(reasons) == len(spoiled)
+        for entry in spoiled:
+            code = entry["record_key"].split("|")[0]
+            found = [r for key, r in reasons if key == code or key.startswith("procedures/")]
+            assert any(words in reason for reason in found for words in fitting[entry["kind"]]), (
+                entry
+            )
+        counts = results[export]
+        clean = len((small_sources / "procedures" / clean_file).read_text().splitlines())
+        assert counts.rejected == len(spoiled)
+        assert counts.duplicate == len(entries) - len(spoiled)
+        assert counts.loaded == clean - len(spoiled)
+        assert counts.reconciles
+
+
+class Killed(RuntimeError):
+    """Stands for the process being killed between two committed blocks."""
+
+
+@pytest.mark.parametrize("target", ["duckdb", "postgres"])
+def test_a_killed_export_run_resumes_mid_file(
+    target: str, tmp_path: Path, small_sources: Path, request: pytest.FixtureRequest
+) -> None:
+    pg = request.getfixturevalue("pg_url") if target == "postgres" else None
+    sources = tmp_path / "sources"
+    shutil.copytree(small_sources, sources)
+    settings = settings_for(tmp_path / "killed", sources, target, pg)
+    blocks = {"n": 0}
+
+    def die_after_three(_: object) -> None:
+        blocks["n"] += 1
+        if blocks["n"] == 3:
+            raise Killed
+
+    lines_module.BLOCK_BYTES = 200_000
+    try:
+        with session(settings) as warehouse:
+            ingest_reference_exports(settings, warehouse)
+            with pytest.raises(Killed):
+                ingest_dossier_exports(settings, warehouse, on_page=die_after_three)
+            resumed = ingest_dossier_exports(settings, warehouse)
+            ingest_event_exports(settings, warehouse)
+            # The export grows: the next run reads only the appended lines.
+            path = sources / "procedures" / "dossiers.jsonl"
+            first_line = path.read_text().splitlines()[0]
+            extra = json.loads(first_line) | {"NgayCapNhat": "20250831235959"}
+            with path.open("a") as handle:
+                handle.write(json.dumps(extra, ensure_ascii=False) + "\n")
+            grown = ingest_dossier_exports(settings, warehouse)
+            interrupted = raw_rows(warehouse)
+    finally:
+        lines_module.BLOCK_BYTES = 64 * 2**20
+    total = len(path.read_text().splitlines())
+    assert 0 < resumed.counts.read < total - 1  # resumed mid-file, not from the start
+    assert (grown.counts.read, grown.counts.loaded) == (1, 1)
+    clean = settings_for(tmp_path / "clean", sources)
+    with session(clean) as warehouse:
+        ingest_all(clean, warehouse)
+        assert raw_rows(warehouse) == interrupted
+
+
+def test_a_replaced_export_is_read_again_and_duplicates_are_counted(
+    tmp_path: Path, small_sources: Path
+) -> None:
+    sources = tmp_path / "sources"
+    shutil.copytree(small_sources, sources)
+    settings = settings_for(tmp_path / "home", sources)
+    path = sources / "procedures" / "dossiers.jsonl"
+    with session(settings) as warehouse:
+        ingest_reference_exports(settings, warehouse)
+        first = ingest_dossier_exports(settings, warehouse)
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join(reversed(lines)) + "\n")  # same records, another file
+        again = ingest_dossier_exports(settings, warehouse)
+    assert again.counts.read == first.counts.read
+    assert (again.counts.loaded, again.counts.duplicate) == (0, first.counts.loaded)
