@@ -96,7 +96,7 @@ def main() -> None:
     home = work / "home"
     home.mkdir()
     (home / "sources").symlink_to(sources.resolve(), target_is_directory=True)
-    settings = Settings(home=home, target="duckdb")
+    settings = Settings(home=home, target="duckdb", procedures_transport="files")
     results, seconds = timed(lambda: ingest(settings))
     dossiers = sources / "procedures" / "dossiers.jsonl"
     report = {

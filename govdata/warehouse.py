@@ -29,6 +29,10 @@ class Warehouse(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
 
+    def execute_count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run an insert, update or delete; returns the number of rows it changed."""
+        ...
+
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
     def append(self, table: str, data: pa.Table) -> None: ...
@@ -51,6 +55,10 @@ class DuckDBWarehouse:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.connection.execute(sql, list(params))
+
+    def execute_count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        changed = self.connection.execute(sql, list(params)).fetchone()
+        return int(changed[0]) if changed else 0
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.connection.execute(sql, list(params)).fetchall()
@@ -87,6 +95,9 @@ class PostgresWarehouse:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.connection.execute(_pyformat(sql), list(params))
+
+    def execute_count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self.connection.execute(_pyformat(sql), list(params)).rowcount
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.connection.execute(_pyformat(sql), list(params)).fetchall()

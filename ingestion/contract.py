@@ -33,6 +33,14 @@ class Field:
     derived: str | None = None  # computed from the record (SQL over its fields), checked only
     description: str = ""
 
+    @property
+    def checked(self) -> bool:
+        """Whether validation reads the field."""
+        return bool(
+            self.required or self.pattern or self.codes or self.allowed is not None
+            or self.minimum is not None or self.maximum is not None or self.timestamp_format
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class Contract:

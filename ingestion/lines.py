@@ -28,7 +28,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from isal import igzip
 
-BLOCK_BYTES = 64 * 2**20  # ~200k dossier versions: a transaction's worth, ~0.5 GiB at peak
+from govdata.warehouse import DuckDBWarehouse, Warehouse
+
+BLOCK_BYTES = 256 * 2**20  # ~290k dossier versions: more than two row groups, written directly
 HEAD_BYTES = 4096  # a file's fingerprint: its first bytes
 
 NOT_UTF8 = "not valid UTF-8 (the export's encoding); payload kept decoded as Windows-1258"
@@ -83,12 +85,14 @@ class Block:
         return self.lines[index].as_py()
 
 
-def split_lines(data: bytes, first_line: int) -> tuple[pa.LargeBinaryArray, np.ndarray]:
-    """The non-blank lines of ``data`` (which ends with a line end) and their numbers."""
+def split_lines(data: bytes, first_line: int) -> tuple[pa.LargeBinaryArray, np.ndarray, int]:
+    """The non-blank lines of ``data`` (which ends with a line end), their numbers, and the
+    count of lines, blank ones included."""
     buffer = np.frombuffer(data, np.uint8)
-    offsets = np.empty(np.count_nonzero(buffer == 10) + 1, np.int64)
+    ends = np.flatnonzero(buffer == 10)
+    offsets = np.empty(len(ends) + 1, np.int64)
     offsets[0] = 0
-    offsets[1:] = np.flatnonzero(buffer == 10) + 1
+    offsets[1:] = ends + 1
     # One Arrow array over the block's bytes (each line with its line end), then the ends cut.
     whole = pa.Array.from_buffers(
         pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
@@ -106,7 +110,7 @@ def split_lines(data: bytes, first_line: int) -> tuple[pa.LargeBinaryArray, np.n
     blank = lengths == 0
     if blank.any():  # blank lines are no records
         lines, numbers = lines.filter(pa.array(~blank)), numbers[~blank]
-    return lines, numbers
+    return lines, numbers, len(ends)
 
 
 def _open(path: Path) -> BinaryIO:
@@ -132,20 +136,24 @@ def read_blocks(
         while True:
             chunk = handle.read(block_bytes)
             if chunk:
-                data = carry + chunk
-                cut = data.rfind(b"\n") + 1
+                cut = chunk.rfind(b"\n") + 1
                 if cut == 0:  # a line longer than a block: read on
-                    carry = data
+                    carry += chunk
                     continue
-                data, carry = data[:cut], data[cut:]
+                # One copy at most: the carried start of a line, then the whole lines read.
+                whole = memoryview(chunk)[:cut]
+                data = bytes(whole) if not carry and cut < len(chunk) else chunk
+                if carry:
+                    data = b"".join((carry, whole))
+                carry = chunk[cut:]
                 consumed = len(data)
             elif carry.strip():  # a last line without its line end still counts
                 data, consumed, carry = carry + b"\n", len(carry), b""
             else:
                 return
-            lines, numbers = split_lines(data, line_number)
+            lines, numbers, count = split_lines(data, line_number)
             position += consumed
-            line_number += data.count(b"\n")
+            line_number += count
             yield Block(origin, lines, numbers, position, line_number)
 
 
@@ -188,30 +196,54 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def parsing_engine(warehouse: Warehouse) -> duckdb.DuckDBPyConnection:
+    """The DuckDB connection that parses: a DuckDB warehouse's own, so that parsed rows go
+    straight into its raw tables without a round trip through Python; else a private one."""
+    if isinstance(warehouse, DuckDBWarehouse):
+        return warehouse.connection
+    return duckdb.connect()
+
+
+def register_lines(connection: duckdb.DuckDBPyConnection, texts: pa.Array) -> None:
+    """Make the lines (text, null where not UTF-8) the relation ``_lines`` (``_i``, ``line``)."""
+    lines = pa.table({"_i": pa.array(np.arange(len(texts), dtype=np.int64)), "line": texts})
+    connection.register("_lines", lines)
+
+
+def struct_spec(fields: Sequence[str], json_fields: Sequence[str] = ()) -> str:
+    """DuckDB's ``from_json`` structure: scalars as the text they were sent as, JSON as JSON."""
+    structure = {name: "VARCHAR" for name in fields} | {name: "JSON" for name in json_fields}
+    return _quoted(json.dumps(structure, ensure_ascii=False))
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def parse_objects(
-    texts: pa.Array,
+    connection: duckdb.DuckDBPyConnection,
     fields: Sequence[str],
     json_fields: Sequence[str] = (),
     derived: Mapping[str, str] | None = None,
+    returned: Sequence[str] | None = None,
 ) -> pa.Table:
-    """Each line's fields as text, in one DuckDB pass.
+    """Each line of ``_lines`` (see :func:`register_lines`) parsed in one DuckDB pass into the
+    temporary table ``_parsed``; returns ``_i``, ``_problem`` and the ``returned`` columns.
 
-    Returns ``_i`` (the line's index), ``_problem`` (why the line cannot be read, else null),
-    each of ``fields`` as the text it was sent as (numbers and booleans as JSON writes them,
+    ``_parsed`` has ``_i`` (the line's index), ``_problem`` (why the line cannot be read, else
+    null), each of ``fields`` as the text it was sent as (numbers and booleans as JSON writes them,
     objects as JSON), each of ``json_fields`` as JSON text, and ``derived`` columns: SQL
     expressions over those columns.
     """
-    structure = {name: "VARCHAR" for name in fields} | {name: "JSON" for name in json_fields}
-    spec = json.dumps(structure).replace("'", "''")
+    spec = struct_spec(fields, json_fields)
     extra = "".join(f', {sql} as "{name}"' for name, sql in (derived or {}).items())
-    lines = pa.table({"_i": pa.array(np.arange(len(texts), dtype=np.int64)), "line": texts})
     fast = f"""
         select _i,
                case when line is null then {_quoted(NOT_UTF8)}
                     when not starts_with(ltrim(line), '{{') then {_quoted(NOT_OBJECT)}
                end as _problem,
-               unnest(from_json(line, '{spec}'))
-        from lines
+               unnest(from_json(line, {spec}))
+        from _lines
     """
     checked = f"""
         with read as (
@@ -220,18 +252,16 @@ def parse_objects(
                         when not json_valid(line) then {_quoted(NOT_JSON)}
                         when json_type(line) <> 'OBJECT' then {_quoted(NOT_OBJECT)}
                    end as _problem
-            from lines
+            from _lines
         )
         select _i, _problem,
-               unnest(case when _problem is null then from_json(line, '{spec}') end)
+               unnest(case when _problem is null then from_json(line, {spec}) end)
         from read
     """
-    with duckdb.connect() as connection:
-        connection.register("lines", lines)
-        try:
-            parsed = connection.execute(f"select *{extra} from ({fast})")
-            table = parsed.to_arrow_table()
-        except duckdb.InvalidInputException:  # a malformed line: check every line first
-            parsed = connection.execute(f"select *{extra} from ({checked})")
-            table = parsed.to_arrow_table()
-    return table
+    create = "create or replace temporary table _parsed as select *{extra} from ({query})"
+    try:
+        connection.execute(create.format(extra=extra, query=fast))
+    except duckdb.InvalidInputException:  # a malformed line: check every line first
+        connection.execute(create.format(extra=extra, query=checked))
+    wanted = ", ".join(f'"{name}"' for name in ["_i", "_problem", *(returned or ())])
+    return connection.execute(f"select {wanted if returned else '*'} from _parsed").to_arrow_table()

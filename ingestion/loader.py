@@ -80,40 +80,53 @@ def load_batch(
     run_id: str,
     source: str,
     table: RawTable,
-    rows: pa.Table,
+    rows: pa.Table | str,
     rejections: list[Rejection],
     read: int,
+    window: tuple[object, object] | None = None,
 ) -> RunCounts:
-    """Append the new versions in ``rows`` and keep ``rejections``; call in a transaction."""
+    """Append the new versions in ``rows`` and keep ``rejections``; call in a transaction.
+
+    ``rows`` is an Arrow table, or a query the warehouse runs itself (rows parsed in its own
+    engine, see :func:`ingestion.lines.parsing_engine`) with the range of their update times
+    as ``window``; such a query returns each version once.
+    """
     counts = RunCounts(read=read, rejected=len(rejections))
-    if rows.num_rows:
-        now = ledger.utc_now()
-        rows = rows.select([f.name for f in table.schema]).cast(table.schema)
-        rows = rows.append_column("_run_id", pa.array([run_id] * rows.num_rows, pa.string()))
-        rows = rows.append_column("_loaded_at", pa.array([now] * rows.num_rows, pa.timestamp("us")))
+    names = table.schema.names
+    columns = ", ".join(f'"{c}"' for c in names)
+    incoming: str | None = None
+    if isinstance(rows, str):
+        incoming = f"({rows})"
+    elif rows.num_rows:
+        rows = rows.select(names).cast(table.schema)
         warehouse.execute("drop table if exists _incoming")
-        warehouse.execute(f"create temporary table _incoming as select * from {table.name} limit 0")
+        warehouse.execute(
+            f"create temporary table _incoming as select {columns} from {table.name} limit 0"
+        )
         warehouse.append("_incoming", rows)
-        key = ", ".join(f'"{c}"' for c in table.key)
-        match = " and ".join(f'r."{c}" = i."{c}"' for c in table.key)
-        window: list[object] = []
-        if table.updated:  # a matching version has the same update time: prune by it
-            low, high = warehouse.fetch(
+        incoming = "_incoming"
+        if table.updated:
+            window = warehouse.fetch(
                 f'select min("{table.updated}"), max("{table.updated}") from _incoming'
             )[0]
-            if low is not None:
-                match += f' and r."{table.updated}" between ? and ?'
-                window = [low, high]
-        warehouse.execute("drop table if exists _new")
-        warehouse.execute(
-            f"create temporary table _new as select distinct on ({key}) * from _incoming i "
+    if incoming:
+        key = ", ".join(f'"{c}"' for c in table.key)
+        match = " and ".join(f'r."{c}" = i."{c}"' for c in table.key)
+        bounds: list[object] = []
+        if table.updated and window and window[0] is not None:
+            # A matching version has the same update time: only that range is searched.
+            match += f' and r."{table.updated}" between ? and ?'
+            bounds = list(window)
+        selected = ", ".join(f'i."{c}"' for c in names)
+        distinct = f"distinct on ({key}) " if incoming == "_incoming" else ""
+        counts.loaded = warehouse.execute_count(
+            f"insert into {table.name} ({columns}, _run_id, _loaded_at) "
+            f"select {distinct}{selected}, ?, ? from {incoming} i "
             f"where not exists (select 1 from {table.name} r where {match})",
-            window,
+            [run_id, ledger.utc_now(), *bounds],
         )
-        (counts.loaded,) = warehouse.fetch("select count(*) from _new")[0]
-        warehouse.execute(f"insert into {table.name} select * from _new")
-        warehouse.execute("drop table _new")
-        warehouse.execute("drop table _incoming")
+        if incoming == "_incoming":
+            warehouse.execute("drop table _incoming")
     counts.duplicate = read - counts.rejected - counts.loaded
     ledger.reject(warehouse, run_id, source, rejections)
     return counts

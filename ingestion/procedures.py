@@ -26,10 +26,12 @@ import csv
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import httpx
 import numpy as np
 import orjson
@@ -37,7 +39,7 @@ import polars as pl
 import pyarrow as pa
 
 from govdata.settings import Settings
-from govdata.warehouse import Warehouse
+from govdata.warehouse import DuckDBWarehouse, Warehouse
 from ingestion import landing, ledger
 from ingestion.contract import TIMESTAMP_FORMAT, TIMESTAMP_PATTERN, Contract, Field
 from ingestion.ledger import IngestResult, Rejection, RunCounts
@@ -47,7 +49,9 @@ from ingestion.lines import (
     decode_for_storage,
     head_fingerprint,
     parse_objects,
+    parsing_engine,
     read_blocks,
+    register_lines,
     utf8_column,
 )
 from ingestion.loader import RawTable, load_batch
@@ -159,20 +163,27 @@ class CodeLists:
 class Batch:
     """A page or block of lines, checked: raw rows to load and the rejected lines."""
 
-    rows: pa.Table
+    rows: pa.Table | str  # or a query over the parsing engine, when it is the warehouse
     rejections: list[Rejection]
     read: int
     stamps: pl.Series  # the loaded records' update times, for the watermark
 
+    @property
+    def window(self) -> tuple[object, object] | None:
+        return (self.stamps.min(), self.stamps.max()) if len(self.stamps) else None
+
 
 def _parse(
-    lines: pa.Array, contract: Contract
+    engine: duckdb.DuckDBPyConnection,
+    lines: pa.Array,
+    contract: Contract,
+    returned: tuple[str, ...] | None = None,
 ) -> tuple[pl.DataFrame, list[tuple[int, str, str | None]]]:
     """(the readable records' fields, (line index, reason, key) of the unreadable ones)."""
     texts, _ = utf8_column(lines)
-    parsed = pl.from_arrow(
-        parse_objects(texts, contract.scalar_fields, contract.json_fields, contract.derived)
-    )
+    register_lines(engine, texts)
+    parsed = pl.from_arrow(parse_objects(engine, contract.scalar_fields, contract.json_fields,
+                                         contract.derived, returned))  # fmt: skip
     assert isinstance(parsed, pl.DataFrame)
     unreadable = parsed.filter(pl.col("_problem").is_not_null())
     problems = [(i, reason, None) for i, reason in unreadable.select("_i", "_problem").iter_rows()]
@@ -192,24 +203,42 @@ def _rejections(
     ]  # fmt: skip
 
 
+# What the contract checks, read first; the rest of a valid record is parsed on its way in.
+DOSSIER_CHECKED = tuple(f.name for f in DOSSIER_CONTRACT.fields if f.checked and not f.json)
+
+
 def check_dossiers(
-    lines: pa.Array, codes: CodeLists, key: bytes, located: Callable[[int], str] | None = None
+    engine: duckdb.DuckDBPyConnection,
+    lines: pa.Array,
+    codes: CodeLists,
+    key: bytes,
+    located: Callable[[int], str] | None = None,
+    into_warehouse: bool = False,
 ) -> Batch:
-    """Validate a batch of dossier lines and turn the valid ones into raw rows."""
-    records, problems = _parse(lines, DOSSIER_CONTRACT)
+    """Validate a batch of dossier lines and turn the valid ones into raw rows.
+
+    Lines are parsed once by ``engine``; the checked fields go to polars, and the valid
+    records are pseudonymised in the engine, so no full record passes through Python. With
+    ``into_warehouse`` (the engine is the warehouse) the rows stay a query the loader inserts
+    from directly.
+    """
+    records, problems = _parse(engine, lines, DOSSIER_CONTRACT, DOSSIER_CHECKED)
     valid, rejected = DOSSIER_CONTRACT.split(records, codes.as_mapping())
     problems += list(rejected.select("_i", "_reason", "MaHoSo").iter_rows())
-    identity = (
-        pl.when(pl.col("SoGiayToChuHoSo").is_not_null() & (pl.col("SoGiayToChuHoSo") != ""))
-        .then(pl.col("SoGiayToChuHoSo"))
-        .otherwise(pl.col("ChuHoSo"))
+    # A version sent twice in one batch is loaded once (the copy counts as a duplicate).
+    copies = valid.filter(~pl.struct("MaHoSo", "NgayCapNhat").is_first_distinct())["_i"]
+    refused = pa.table(
+        {"_i": pa.array(sorted([i for i, _, _ in problems] + copies.to_list()), pa.int64())}
     )
-    rows = valid.select(
-        *DOSSIER_CONTRACT.stored_fields,
-        ledger.keyed_hashes(key, valid.select(identity).to_series()).alias(APPLICANT_KEY),
+    engine.register("_refused", refused)
+    identity = """coalesce(nullif("SoGiayToChuHoSo", ''), "ChuHoSo")"""
+    stored = ", ".join(f'"{name}"' for name in DOSSIER_CONTRACT.stored_fields)
+    query = (
+        f'select {stored}, {ledger.keyed_hash_sql(key, identity)} as "{APPLICANT_KEY}" '
+        "from _parsed where not exists (select 1 from _refused r where r._i = _parsed._i)"
     )
-    return Batch(rows.to_arrow(), _rejections(lines, located, problems), len(lines),
-                 valid["NgayCapNhat"])  # fmt: skip
+    rows: pa.Table | str = query if into_warehouse else engine.execute(query).to_arrow_table()
+    return Batch(rows, _rejections(lines, located, problems), len(lines), valid["NgayCapNhat"])
 
 
 @dataclass(slots=True)
@@ -333,13 +362,14 @@ def receptions(warehouse: Warehouse, codes: pl.Series) -> pl.DataFrame:
 
 
 def check_events(
+    engine: duckdb.DuckDBPyConnection,
     lines: pa.Array,
     received: Callable[[pl.Series], pl.DataFrame],
     key: bytes,
     located: Callable[[int], str] | None = None,
 ) -> Batch:
     """Validate progress events: the contract, then their place in the dossier's story."""
-    records, problems = _parse(lines, EVENT_CONTRACT)
+    records, problems = _parse(engine, lines, EVENT_CONTRACT)
     records = records.join(received(records["MaHoSo"]), on="MaHoSo", how="left")
     out_of_order = (
         (pl.col("TrangThai").cast(pl.Int64, strict=False) >= AFTER_RECEPTION)
@@ -370,7 +400,7 @@ def _commit(
     """Load a checked batch with its rejections, counts and watermark in one transaction."""
     with warehouse.transaction():
         counts = load_batch(warehouse, run_id, source, table, batch.rows, batch.rejections,
-                            read=batch.read)  # fmt: skip
+                            batch.read, batch.window)  # fmt: skip
         if watermark is not None:
             ledger.write_watermark(warehouse, source, watermark)
         ledger.add_to_run(warehouse, run_id, source, counts, watermark)
@@ -476,6 +506,10 @@ def _ingest_exports(
         raise SourceError(f"{feed.source}: {error}") from error
 
     def read(result: IngestResult) -> str | None:
+        with ThreadPoolExecutor(1, thread_name_prefix="landing") as writer:
+            return read_files(result, writer)
+
+    def read_files(result: IngestResult, writer: ThreadPoolExecutor) -> str | None:
         part = 0
         for path in files:
             origin = f"procedures/{path.name}"
@@ -486,10 +520,12 @@ def _ingest_exports(
             else:
                 blocks = read_blocks(path, origin, offset, line)
             for block in blocks:
-                landing.land(settings, feed.source, run_id, part,
-                             landing.lines_table(block.lines, origin, block.numbers))  # fmt: skip
+                # Landing writes while the engine parses; the block commits once both are done.
+                table = landing.lines_table(block.lines, origin, block.numbers)
+                landed = writer.submit(landing.land, settings, feed.source, run_id, part, table)
                 part += 1
                 batch = feed.check(block.lines, block.location)
+                landed.result()
                 progress.advance(path.name, head, block.end, block.next_line)
                 counts = _commit(warehouse, run_id, feed.source, feed.table, batch,
                                  progress.dumps())  # fmt: skip
@@ -501,16 +537,19 @@ def _ingest_exports(
     return _run(warehouse, feed.source, run_id, watermark, read)
 
 
-def _dossier_feed(source: str, codes: CodeLists, key: bytes) -> Feed:
-    return Feed(source, DOSSIERS_TABLE,
-                lambda lines, located: check_dossiers(lines, codes, key, located))  # fmt: skip
+def _dossier_feed(source: str, warehouse: Warehouse, codes: CodeLists, key: bytes) -> Feed:
+    engine = parsing_engine(warehouse)
+    into_warehouse = isinstance(warehouse, DuckDBWarehouse)
+    return Feed(source, DOSSIERS_TABLE, lambda lines, located: check_dossiers(
+        engine, lines, codes, key, located, into_warehouse))  # fmt: skip
 
 
 def _event_feed(source: str, warehouse: Warehouse, key: bytes) -> Feed:
+    engine = parsing_engine(warehouse)
     return Feed(
         source, EVENTS_TABLE,
         lambda lines, located: check_events(
-            lines, lambda codes: receptions(warehouse, codes), key, located),
+            engine, lines, lambda codes: receptions(warehouse, codes), key, located),
     )  # fmt: skip
 
 
@@ -529,7 +568,7 @@ def ingest_dossiers(
     api = _api(settings, api)
     try:
         codes = api.code_lists()  # a source that is down fails the run here
-        feed = _dossier_feed(SOURCE, codes, settings.pii_key())
+        feed = _dossier_feed(SOURCE, warehouse, codes, settings.pii_key())
         return _ingest_pages(settings, warehouse, feed, "/api/dossiers", api,
                              run_id or ledger.new_run_id(), on_page)  # fmt: skip
     except SourceError as error:
@@ -577,7 +616,7 @@ def ingest_dossier_exports(
 ) -> IngestResult:
     """Bring the dossier versions of the export files into the raw layer."""
     codes = CodeLists.from_warehouse(warehouse)
-    feed = _dossier_feed(EXPORT_SOURCE, codes, settings.pii_key())
+    feed = _dossier_feed(EXPORT_SOURCE, warehouse, codes, settings.pii_key())
     files = export_files(settings.procedures_exports_dir, "dossiers")
     return _ingest_exports(settings, warehouse, feed, files, run_id or ledger.new_run_id(),
                            on_page)  # fmt: skip
@@ -627,7 +666,8 @@ AGENCY_CONTRACT = Contract(
 def _snapshot_split(records: list[object], contract: Contract) -> tuple[pa.Table, list[Rejection]]:
     """Validate a reference snapshot: (valid rows, empty text as null; rejections)."""
     lines = pa.array([orjson.dumps(r) for r in records], pa.large_binary())
-    parsed, problems = _parse(lines, contract)
+    with duckdb.connect() as engine:
+        parsed, problems = _parse(engine, lines, contract)
     valid, rejected = contract.split(parsed)
     names = list(contract.stored_fields)
     problems += list(rejected.select("_i", "_reason", names[0]).iter_rows())

@@ -58,7 +58,8 @@ def ingest_all(settings: Settings, warehouse: Warehouse) -> list:  # type: ignor
 
 
 def test_split_lines_skips_blank_lines_and_line_ends() -> None:
-    lines, numbers = split_lines(b'{"a":1}\r\n\n{"b":2}\n\r\n{"c":3}\n', first_line=10)
+    lines, numbers, count = split_lines(b'{"a":1}\r\n\n{"b":2}\n\r\n{"c":3}\n', first_line=10)
+    assert count == 5
     assert lines.to_pylist() == [b'{"a":1}', b'{"b":2}', b'{"c":3}']
     assert numbers.tolist() == [10, 12, 14]
 
