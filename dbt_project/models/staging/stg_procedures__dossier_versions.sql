@@ -25,6 +25,15 @@ renamed as (
         cast({{ json_text('payload', 'DuocThanhToanTrucTuyen') }} as boolean) as is_paid_online,
         cast({{ json_text('payload', 'HoSoCoThanhPhanSoHoa') }} as boolean) as has_digitised_inputs,
         cast({{ json_text('payload', 'TaiKhoanDuocXacThucVoiVNeID') }} as boolean) as is_vneid_verified,
+        cast({{ json_text('payload', 'CoPhanAnhKienNghi') }} as boolean) as has_complaint,
+
+        ---------- arrays: submitted components, fees, result documents
+        {{ json_array_size('payload', 'TaiLieuNop') }} as input_count,
+        {{ json_array_any_true('payload', 'TaiLieuNop', 'DuocTaiSuDung') }} as has_reused_inputs,
+        {{ json_array_size('payload', 'DanhSachLePhi') }} as fee_count,
+        {{ json_array_any_positive('payload', 'DanhSachLePhi', 'SoTien') }} as has_nonzero_fee,
+        {{ json_array_size('payload', 'DanhSachGiayToKetQua') }} as result_document_count,
+        {{ json_array_any_true('payload', 'DanhSachGiayToKetQua', 'CoTepDienTu') }} as has_electronic_result,
 
         ---------- timestamps (Asia/Ho_Chi_Minh local time)
         {{ portal_timestamp(json_text('payload', 'NgayTiepNhan')) }} as received_at,
