@@ -20,7 +20,6 @@ sequenced as (
         status_code,
         occurred_at,
         department_code,
-        handler_key,
         row_number() over (
             partition by dossier_code order by occurred_at, status_code
         ) as event_sequence,
@@ -55,7 +54,6 @@ attributed as (
         sequenced.next_occurred_at,
         sequenced.status_code = 5 as is_supplement_request,
         sequenced.department_code,
-        sequenced.handler_key,
         dossiers.processing_agency_code as agency_code,
         dossiers.unit_code,
         dossiers.unit_level,
