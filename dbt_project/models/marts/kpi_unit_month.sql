@@ -14,7 +14,26 @@ units as (
 
 names as (
 
-    select '766.3.3' as kpi_code, 'Tỷ lệ hồ sơ trực tuyến' as kpi_name
+    select kpi_code, kpi_name from {{ ref('kpi_definitions') }}
+
+),
+
+{#- A dossier received by an old commune and still in process (or finished) after 30 June
+    2025 is counted on that commune in a month it no longer existed: it carries the last
+    name the code had. -#}
+last_names as (
+
+    select unit_code, unit_level, unit_name
+    from (
+        select
+            unit_code,
+            unit_level,
+            unit_name,
+            row_number() over (partition by unit_code, unit_level order by valid_to desc) as recency
+        from units
+        where valid_to is not null
+    ) as ended
+    where recency = 1
 
 ),
 
@@ -54,7 +73,7 @@ named as (
     select
         combined.period_month,
         combined.unit_code,
-        units.unit_name,
+        coalesce(units.unit_name, last_names.unit_name) as unit_name,
         combined.unit_level,
         combined.kpi_code,
         names.kpi_name,
@@ -76,6 +95,10 @@ named as (
                 and combined.period_month <= coalesce(units.valid_to, date '9999-12-31')
             )
         )
+    left join last_names
+        on combined.unit_code = last_names.unit_code
+        and combined.unit_level = last_names.unit_level
+        and combined.unit_level = 'commune'
 
 )
 

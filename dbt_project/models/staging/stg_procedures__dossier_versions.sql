@@ -25,6 +25,15 @@ renamed as (
         cast("DuocThanhToanTrucTuyen" as boolean) as is_paid_online,
         cast("HoSoCoThanhPhanSoHoa" as boolean) as has_digitised_inputs,
         cast("TaiKhoanDuocXacThucVoiVNeID" as boolean) as is_vneid_verified,
+        cast("CoPhanAnhKienNghi" as boolean) as has_complaint,
+
+        ---------- arrays: submitted components, fees, result documents
+        {{ json_array_size('"TaiLieuNop"') }} as input_count,
+        {{ json_array_any_true('"TaiLieuNop"', 'DuocTaiSuDung') }} as has_reused_inputs,
+        {{ json_array_size('"DanhSachLePhi"') }} as fee_count,
+        {{ json_array_any_positive('"DanhSachLePhi"', 'SoTien') }} as has_nonzero_fee,
+        {{ json_array_size('"DanhSachGiayToKetQua"') }} as result_document_count,
+        {{ json_array_any_true('"DanhSachGiayToKetQua"', 'CoTepDienTu') }} as has_electronic_result,
 
         ---------- timestamps (Asia/Ho_Chi_Minh local time)
         {{ portal_timestamp('"NgayTiepNhan"') }} as received_at,
