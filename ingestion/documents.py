@@ -1206,22 +1206,26 @@ class Day:
 class PreparedDay:
     day: date
     parts: dict[str, Prepared]
-    landing: dict[str, pa.Table]
 
 
 def prepare_day(
-    day: Day, agencies: AgencyDirectory, pseudonyms: Pseudonyms, export_root: Path
+    day: Day,
+    agencies: AgencyDirectory,
+    pseudonyms: Pseudonyms,
+    export_root: Path,
+    land: Callable[[str, pa.Table], object] | None = None,
 ) -> PreparedDay:
-    """Read, parse and check one daily batch (no warehouse access: runs in a worker thread)."""
+    """Read, land, parse and check one daily batch (no warehouse access: runs in a worker
+    thread, so the main thread loads the previous day meanwhile)."""
     parts: dict[str, Prepared] = {}
-    tables: dict[str, pa.Table] = {}
     read: dict[str, tuple[Lines, bytes | None, pa.Array, list[int]]] = {}
     for source in day.sources:
         path = day.directory / FILES[source]
         origin = f"{export_root.name}/{day.directory.name}/{FILES[source]}"
         lines, header = read_lines(path, origin, skip_header=source == REGISTER_SOURCE)
         table = landing.lines_table(lines.lines, origin, lines.numbers)
-        tables[source] = table
+        if land:  # as read, before anything is loaded
+            land(source, table)
         texts, bad_utf8 = utf8_column(table.column("payload").combine_chunks())
         read[source] = (lines, header, texts, bad_utf8)
     xml = [s for s in (MESSAGES_SOURCE, STATUS_SOURCE) if s in read]
@@ -1233,7 +1237,7 @@ def prepare_day(
     if REGISTER_SOURCE in read:
         lines, header, texts, bad_utf8 = read[REGISTER_SOURCE]
         parts[REGISTER_SOURCE] = prepare_register(lines, texts, bad_utf8, header, agencies, day.day)
-    return PreparedDay(day.day, parts, tables)
+    return PreparedDay(day.day, parts)
 
 
 def out_of_order(rows: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
@@ -1447,18 +1451,18 @@ def ingest_documents(
                 break
             days.append(Day(day, path, sources))
         ahead = READERS + 1  # days read and checked ahead of the one being loaded
-        for day in days[:ahead]:
-            pending.append(executor.submit(prepare_day, day, directory, pseudonyms, root))
+
+        def prepare(position: int) -> Future[PreparedDay]:
+            def land(source: str, table: pa.Table) -> object:
+                return landing.land(settings, source, run_id, position, table)
+
+            return executor.submit(prepare_day, days[position], directory, pseudonyms, root, land)
+
+        pending = [prepare(position) for position in range(min(ahead, len(days)))]
         for position, day in enumerate(days):
             prepared = pending.pop(0).result()
             if position + ahead < len(days):
-                pending.append(
-                    executor.submit(
-                        prepare_day, days[position + ahead], directory, pseudonyms, root
-                    )
-                )
-            for source, table in prepared.landing.items():  # as read, before loading
-                landing.land(settings, source, run_id, position, table)
+                pending.append(prepare(position + ahead))
             stamp = f"{day.day:%Y-%m-%d}"
             with warehouse.transaction():
                 counts = load_day(warehouse, run_id, prepared, state)
