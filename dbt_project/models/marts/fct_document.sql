@@ -1,0 +1,121 @@
+with
+
+register as (
+
+    select * from {{ ref('stg_documents__register') }}
+
+),
+
+messages as (
+
+    select * from {{ ref('stg_documents__messages') }}
+
+),
+
+receipts as (
+
+    select * from {{ ref('int_documents__receipts') }}
+
+),
+
+agencies as (
+
+    select * from {{ ref('dim_agency') }}
+
+),
+
+documents as (
+
+    -- The register lists every outgoing document; an edXML message whose register row is
+    -- missing (rejected at ingestion) still proves an electronic document.
+    select
+        coalesce(register.document_id, messages.document_id) as document_id,
+        coalesce(register.sender_agency_code, messages.sender_agency_code) as sender_agency_code,
+        coalesce(register.code_number, messages.code_number) as code_number,
+        coalesce(register.code_notation, messages.code_notation) as code_notation,
+        coalesce(register.document_type_code, messages.document_type_code) as document_type_code,
+        coalesce(register.document_type_name, messages.document_type_name) as document_type_name,
+        coalesce(register.priority_code, messages.priority_code) as priority_code,
+        messages.subject,
+        coalesce(register.page_count, messages.page_count) as page_count,
+        coalesce(register.receiver_count, messages.receiver_count) as receiver_count,
+        messages.attachment_count,
+        coalesce(register.promulgation_date, messages.promulgation_date) as promulgation_date,
+        coalesce(register.sent_at, messages.sent_at) as sent_at,
+        messages.due_date,
+        coalesce(register.is_secret, false) as is_secret,
+        messages.document_id is not null or coalesce(register.is_electronic, false)
+            as is_electronic,
+        -- The XML-DSig signature of the message is the evidence; the register otherwise.
+        coalesce(messages.is_signed, register.is_signed, false) as is_signed,
+        register.document_id is not null as is_in_register
+    from register
+    full outer join messages on register.document_id = messages.document_id
+
+),
+
+receipt_counts as (
+
+    select
+        document_id,
+        count(*) as receipt_count,
+        sum(case when arrived_at is not null then 1 else 0 end) as arrived_count,
+        sum(case when is_accepted_same_day then 1 else 0 end) as accepted_same_day_count
+    from receipts
+    group by 1
+
+),
+
+attributed as (
+
+    -- Agency codes were reused in 2025: the sender is the agency the code named on the
+    -- promulgation date (the date the ingestion checked the code against).
+    select
+        documents.*,
+        agencies.unit_code,
+        agencies.unit_level,
+        agencies.current_province_code
+    from documents
+    left join agencies
+        on documents.sender_agency_code = agencies.agency_code
+        and documents.promulgation_date >= coalesce(agencies.valid_from, date '0001-01-01')
+        and documents.promulgation_date <= coalesce(agencies.valid_to, date '9999-12-31')
+
+),
+
+final as (
+
+    select
+        attributed.document_id,
+        attributed.code_number,
+        attributed.code_notation,
+        attributed.sender_agency_code,
+        attributed.unit_code,
+        attributed.unit_level,
+        attributed.current_province_code,
+        attributed.document_type_code,
+        attributed.document_type_name,
+        attributed.priority_code,
+        attributed.subject,
+        attributed.page_count,
+        attributed.attachment_count,
+        attributed.promulgation_date,
+        attributed.sent_at,
+        cast(attributed.sent_at as date) as sent_date,
+        attributed.due_date,
+        attributed.is_electronic,
+        not attributed.is_electronic and not attributed.is_secret as is_paper,
+        attributed.is_secret,
+        attributed.is_signed and attributed.is_electronic as is_signed,
+        attributed.is_in_register,
+        attributed.receiver_count,
+        cast(coalesce(receipt_counts.receipt_count, 0) as bigint) as receipt_count,
+        cast(coalesce(receipt_counts.arrived_count, 0) as bigint) as arrived_count,
+        cast(coalesce(receipt_counts.accepted_same_day_count, 0) as bigint)
+            as accepted_same_day_count
+    from attributed
+    left join receipt_counts on attributed.document_id = receipt_counts.document_id
+
+)
+
+select * from final
