@@ -19,6 +19,8 @@ MARTS = {
     "marts.fct_document": "document_id",
     "marts.fct_document_status": "document_id, receiver_agency_code, status_code",
     "marts.fct_report_submission": "regime_code, period_label, reporting_agency_code",
+    "marts.dim_reporting_regime": "regime_code",
+    "marts.dim_indicator": "indicator_code",
 }
 DOCUMENT_AND_REPORT_KPIS = {
     "doc.electronic_sent", "doc.signed", "doc.same_day_ack", "report.on_time", "report.submitted"
