@@ -17,7 +17,7 @@ MARTS = {
     "marts.kpi_unit_month": "period_month, unit_code, unit_level, kpi_code",
     "marts.fct_dossier": "dossier_code",
     "marts.fct_document": "document_id",
-    "marts.fct_document_status": "document_id, receiver_agency_code, status_code",
+    "marts.fct_document_status": "document_id, receiver_agency_code, status_code, status_at",
     "marts.fct_report_submission": "regime_code, period_label, reporting_agency_code",
     "marts.dim_reporting_regime": "regime_code",
     "marts.dim_indicator": "indicator_code",
@@ -109,9 +109,9 @@ def check_documents_and_reports(settings: Settings) -> None:
         ) == (documents, 0, 0, 0)
         # Statuses come after the sending, each receiver answering on its own unit.
         assert one(
-            "select count(*) - count(receiver_unit_code), min(seconds_since_sent) >= 0"
-            " from marts.fct_document_status"
-        ) == (0, True)
+            "select count(*) - count(receiver_unit_code), count(*) - count(document_sent_at),"
+            " min(seconds_since_sent) >= 0 from marts.fct_document_status"
+        ) == (0, 0, True)
         # The province's KPIs total every document, receipt and report due.
         totals = dict(
             warehouse.fetch(

@@ -8,13 +8,15 @@ receivers as (
 
 documents as (
 
-    select document_id, sent_at, promulgation_date from {{ ref('stg_documents__messages') }}
+    select document_id, message_sent_at, promulgation_date
+    from {{ ref('int_documents__documents') }}
+    where is_electronic
 
 ),
 
 statuses as (
 
-    select * from {{ ref('fct_document_status') }}
+    select * from {{ ref('stg_documents__statuses') }}
 
 ),
 
@@ -26,23 +28,24 @@ agencies as (
 
 current_receivers as (
 
-    -- Only the receivers of the document's current message version.
+    -- Only the receivers of the document's current message version (receivers are kept per
+    -- message version, keyed by its sending time).
     select
         receivers.document_id,
         receivers.receiver_agency_code,
         receivers.receiver_position,
-        documents.sent_at,
+        documents.message_sent_at as sent_at,
         documents.promulgation_date
     from receivers
     inner join documents
         on receivers.document_id = documents.document_id
-        and receivers.sent_at = documents.sent_at
+        and receivers.sent_at = documents.message_sent_at
 
 ),
 
 status_times as (
 
-    -- Each stage's time per receipt (one status per document, receiver and code).
+    -- The first time each stage was reported per receipt (a status sent again counts once).
     select
         document_id,
         receiver_agency_code,

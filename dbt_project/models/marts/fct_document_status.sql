@@ -8,7 +8,8 @@ statuses as (
 
 documents as (
 
-    select document_id, sent_at from {{ ref('stg_documents__messages') }}
+    select document_id, coalesce(message_sent_at, sent_at) as sent_at
+    from {{ ref('int_documents__documents') }}
 
 ),
 
@@ -21,7 +22,11 @@ agencies as (
 with_sending as (
 
     select
-        statuses.*,
+        statuses.document_id,
+        statuses.receiver_agency_code,
+        statuses.status_code,
+        statuses.status_name,
+        statuses.status_at,
         documents.sent_at
     from statuses
     left join documents on statuses.document_id = documents.document_id
@@ -55,19 +60,15 @@ compute_durations as (
         unit_code as receiver_unit_code,
         unit_level as receiver_unit_level,
         current_province_code as receiver_province_code,
-        sender_agency_code,
         status_code,
         status_name,
         status_at,
-        cast(status_at as date) as status_date,
         sent_at as document_sent_at,
         cast({{ dbt.datediff('sent_at', 'status_at', 'second') }} as bigint)
             as seconds_since_sent,
         -- The same local calendar day as the sending (Decree 30/2020: an incoming document
         -- is registered the day it arrives, at the latest the next working day).
-        cast(status_at as date) = cast(sent_at as date) as is_same_day,
-        status_code = '03' and cast(status_at as date) = cast(sent_at as date)
-            as is_same_day_acceptance
+        cast(status_at as date) = cast(sent_at as date) as is_same_day
     from attributed
 
 )

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('documents', 'documents__receivers__latest') }}
+    select * from {{ source('documents', 'documents__receivers') }}
 
 ),
 
