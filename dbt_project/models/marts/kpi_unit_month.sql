@@ -15,6 +15,8 @@ units as (
 names as (
 
     select kpi_code, kpi_name from {{ ref('kpi_definitions') }}
+    union all
+    select kpi_code, kpi_name from {{ ref('kpi_definitions_documents_reports') }}
 
 ),
 
