@@ -6,12 +6,24 @@ versions as (
 
 ),
 
+{#- A dossier's newest version carries its current state; older ones stay in staging. The raw
+    layer keeps one row per dossier and update time, so the newest time names one version
+    (a join on it is several times faster than sorting every version). -#}
+newest as (
+
+    select dossier_code, max(updated_at) as updated_at
+    from versions
+    group by dossier_code
+
+),
+
 latest as (
 
-    -- A dossier's newest version carries its current state; older ones stay in staging.
-    select distinct on (dossier_code) *
+    select versions.*
     from versions
-    order by dossier_code, updated_at desc, loaded_at desc
+    inner join newest
+        on versions.dossier_code = newest.dossier_code
+        and versions.updated_at = newest.updated_at
 
 )
 
