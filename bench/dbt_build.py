@@ -46,7 +46,7 @@ def timed_build(settings: Settings) -> tuple[float, int]:
 def copy_raw_layer(duckdb_file: Path, pg_url: str) -> dict[str, int]:
     """Every table of the raw and ops schemas, same columns, into PostgreSQL."""
     ensure_postgres_database(pg_url)
-    source = duckdb.connect(str(duckdb_file), read_only=True)
+    source = duckdb.connect(str(duckdb_file))  # as dbt opened it (in this process)
     target = PostgresWarehouse(pg_url)
     copied = {}
     tables = source.execute(
@@ -94,7 +94,7 @@ def main() -> None:
         "targets": {"duckdb_seconds": 60},
     }
     duck = Settings(home=home, target="duckdb")
-    with duckdb.connect(str(duck.warehouse_path), read_only=True) as connection:
+    with duckdb.connect(str(duck.warehouse_path)) as connection:
         report["raw_rows"] = dict(
             connection.execute(
                 "select table_name, estimated_size from duckdb_tables() where schema_name = 'raw'"

@@ -39,6 +39,13 @@ class RawTable:
     natural_key: tuple[str, ...]
     updated: str | None = None
     json_columns: tuple[str, ...] = ()  # kept as JSON (jsonb on PostgreSQL)
+    # A key column whose range bounds where a batch's versions can already be (the update
+    # time by default): the duplicate check searches only that range.
+    bounded_by: str | None = None
+
+    @property
+    def window_column(self) -> str | None:
+        return self.bounded_by or self.updated
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -105,17 +112,17 @@ def load_batch(
         )
         warehouse.append("_incoming", rows)
         incoming = "_incoming"
-        if table.updated:
+        if table.window_column:
             window = warehouse.fetch(
-                f'select min("{table.updated}"), max("{table.updated}") from _incoming'
+                f'select min("{table.window_column}"), max("{table.window_column}") from _incoming'
             )[0]
     if incoming:
         key = ", ".join(f'"{c}"' for c in table.key)
         match = " and ".join(f'r."{c}" = i."{c}"' for c in table.key)
         bounds: list[object] = []
-        if table.updated and window and window[0] is not None:
+        if table.window_column and window and window[0] is not None:
             # A matching version has the same update time: only that range is searched.
-            match += f' and r."{table.updated}" between ? and ?'
+            match += f' and r."{table.window_column}" between ? and ?'
             bounds = list(window)
         selected = ", ".join(f'i."{c}"' for c in names)
         distinct = f"distinct on ({key}) " if incoming == "_incoming" else ""

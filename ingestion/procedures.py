@@ -338,6 +338,7 @@ EVENTS_TABLE = RawTable(
                ("occurred_at", pa.string()), ("department", pa.string()),
                ("handler_key", pa.string())]),
     natural_key=("record_key", "status", "occurred_at"),
+    bounded_by="occurred_at",
 )  # fmt: skip
 # Steps after reception cannot happen before the dossier was received.
 AFTER_RECEPTION = 4
@@ -367,6 +368,7 @@ def check_events(
     received: Callable[[pl.Series], pl.DataFrame],
     key: bytes,
     located: Callable[[int], str] | None = None,
+    into_warehouse: bool = False,
 ) -> Batch:
     """Validate progress events: the contract, then their place in the dossier's story."""
     records, problems = _parse(engine, lines, EVENT_CONTRACT)
@@ -378,15 +380,17 @@ def check_events(
     )
     valid, rejected = EVENT_CONTRACT.split(records, extra_checks=[(out_of_order, OUT_OF_ORDER)])
     problems += list(rejected.select("_i", "_reason", "MaHoSo").iter_rows())
-    rows = valid.select(
-        pl.col("MaHoSo").alias("record_key"),
-        pl.col("TrangThai").cast(pl.Int64).alias("status"),
-        pl.col("ThoiDiemXuLy").alias("occurred_at"),
-        pl.col("PhongBanXuLy").alias("department"),
-        ledger.keyed_hashes(key, valid["NguoiXuLy"]).alias("handler_key"),
+    copies = valid.filter(~pl.struct("MaHoSo", "TrangThai", "ThoiDiemXuLy").is_first_distinct())
+    refused = [i for i, _, _ in problems] + copies["_i"].to_list()
+    engine.register("_refused", pa.table({"_i": pa.array(sorted(refused), pa.int64())}))
+    query = (
+        'select "MaHoSo" as record_key, cast("TrangThai" as bigint) as status, '
+        '"ThoiDiemXuLy" as occurred_at, "PhongBanXuLy" as department, '
+        f"{ledger.keyed_hash_sql(key, chr(34) + 'NguoiXuLy' + chr(34))} as handler_key "
+        "from _parsed where not exists (select 1 from _refused r where r._i = _parsed._i)"
     )
-    return Batch(rows.to_arrow(), _rejections(lines, located, problems), len(lines),
-                 valid["ThoiDiemXuLy"])  # fmt: skip
+    rows: pa.Table | str = query if into_warehouse else engine.execute(query).to_arrow_table()
+    return Batch(rows, _rejections(lines, located, problems), len(lines), valid["ThoiDiemXuLy"])
 
 
 def _commit(
@@ -546,10 +550,12 @@ def _dossier_feed(source: str, warehouse: Warehouse, codes: CodeLists, key: byte
 
 def _event_feed(source: str, warehouse: Warehouse, key: bytes) -> Feed:
     engine = parsing_engine(warehouse)
+    into_warehouse = isinstance(warehouse, DuckDBWarehouse)
     return Feed(
         source, EVENTS_TABLE,
         lambda lines, located: check_events(
-            engine, lines, lambda codes: receptions(warehouse, codes), key, located),
+            engine, lines, lambda codes: receptions(warehouse, codes), key, located,
+            into_warehouse),
     )  # fmt: skip
 
 
