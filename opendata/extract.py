@@ -90,7 +90,8 @@ def suppress_small_counts(
     if rule is None or min_count <= 0 or frame.is_empty():
         return Suppressed(frame, 0, 0)
     for name in rule.count_columns:
-        if not frame.schema[name].is_integer():
+        # Counts restated on today's units can be fractional (a split commune's share).
+        if not frame.schema[name].is_numeric():
             raise SpecError(
                 f"suppress.count_columns: {name!r} is {frame.schema[name]}, not a count"
             )

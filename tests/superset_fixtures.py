@@ -101,10 +101,16 @@ COLUMNS_DDL = """
     unit_level VARCHAR NOT NULL,
     kpi_code VARCHAR NOT NULL,
     kpi_name VARCHAR NOT NULL,
-    numerator BIGINT NOT NULL,
-    denominator BIGINT NOT NULL,
-    rate DOUBLE PRECISION
+    numerator DOUBLE PRECISION NOT NULL,
+    denominator DOUBLE PRECISION NOT NULL,
+    rate DOUBLE PRECISION,
+    boundaries VARCHAR NOT NULL DEFAULT 'current',
+    unit_key VARCHAR
 """
+INSERTED = (
+    "period_month, unit_code, unit_name, unit_level, kpi_code, kpi_name, numerator, "
+    "denominator, rate"
+)
 
 
 def write_kpi_postgres(conninfo: str, months: list[date] = MONTHS) -> None:
@@ -115,7 +121,7 @@ def write_kpi_postgres(conninfo: str, months: list[date] = MONTHS) -> None:
         con.execute(f"CREATE TABLE marts.kpi_unit_month ({COLUMNS_DDL})")
         with con.cursor() as cur:
             cur.executemany(
-                "INSERT INTO marts.kpi_unit_month VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                f"INSERT INTO marts.kpi_unit_month ({INSERTED}) VALUES ({', '.join(['%s'] * 9)})",
                 kpi_rows(months),
             )
 
@@ -128,6 +134,7 @@ def write_kpi_warehouse(path: Path, months: list[date] = MONTHS) -> Path:
         con.execute("CREATE SCHEMA marts")
         con.execute(f"CREATE TABLE marts.kpi_unit_month ({COLUMNS_DDL})")
         con.executemany(
-            "INSERT INTO marts.kpi_unit_month VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", kpi_rows(months)
+            f"INSERT INTO marts.kpi_unit_month ({INSERTED}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            kpi_rows(months),
         )
     return path

@@ -93,10 +93,11 @@ def test_dag_feeds_the_portal_and_the_dashboard(environment: Settings) -> None:
         ).fetchall()
         (province_rate,) = warehouse.execute(
             "select rate from marts.kpi_unit_month where unit_level = 'province' "
-            "and kpi_code = '766.3.3' order by period_month desc limit 1"
+            "and kpi_code = '766.3.3' and boundaries = 'current' order by period_month desc limit 1"
         ).fetchone()
         (kpi_rows,) = warehouse.execute(
-            "select count(*) from marts.kpi_unit_month where kpi_code = '766.3.3'"
+            "select count(*) from marts.kpi_unit_month "
+            "where kpi_code = '766.3.3' and boundaries = 'current'"
         ).fetchone()
     assert runs and all(r[0] == r[1] + r[2] + r[3] and r[1] > 0 for r in runs)
 

@@ -148,20 +148,20 @@ def write_warehouse(path: Path, months: list[dt.date]) -> None:
             """CREATE OR REPLACE TABLE marts.kpi_unit_month (
                 period_month DATE, unit_code VARCHAR, unit_name VARCHAR, unit_level VARCHAR,
                 kpi_code VARCHAR, kpi_name VARCHAR, numerator BIGINT, denominator BIGINT,
-                rate DOUBLE)"""
+                rate DOUBLE, boundaries VARCHAR)"""
         )
         rows = []
         for month in months:
             for code, name, level, online, received in UNITS:
                 rows.append(
                     (month, code, name, level, "766.3.3", "Tỷ lệ hồ sơ trực tuyến",
-                     online, received, online / received)
+                     online, received, online / received, "current")
                 )  # fmt: skip
                 rows.append(
                     (month, code, name, level, "766.2.1", "Tỷ lệ đúng hạn",
-                     received - 1, received, (received - 1) / received)
+                     received - 1, received, (received - 1) / received, "current")
                 )  # fmt: skip
-        conn.executemany("INSERT INTO marts.kpi_unit_month VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        conn.executemany("INSERT INTO marts.kpi_unit_month VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
 
 @pytest.fixture(scope="module")
@@ -413,11 +413,11 @@ def test_postgres_warehouse_publishes_the_same_files(
                 """CREATE TABLE marts.kpi_unit_month (
                     period_month date, unit_code text, unit_name text, unit_level text,
                     kpi_code text, kpi_name text, numerator bigint, denominator bigint,
-                    rate double precision)"""
+                    rate double precision, boundaries text)"""
             )
             with conn.cursor() as cursor:
                 cursor.executemany(
-                    "INSERT INTO marts.kpi_unit_month VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)", rows
+                    "INSERT INTO marts.kpi_unit_month VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", rows
                 )
         before = client(settings).dataset(SLUG)
         on_postgres = settings.model_copy(update={"target": "postgres", "pg_url": url})

@@ -67,6 +67,7 @@ attributed as (
     select
         current_receivers.*,
         agencies.unit_code,
+        agencies.unit_key,
         agencies.unit_level,
         agencies.current_province_code
     from current_receivers
@@ -86,6 +87,7 @@ compute_booleans as (
         attributed.receiver_agency_code,
         attributed.receiver_position,
         attributed.unit_code,
+        attributed.unit_key,
         attributed.unit_level,
         attributed.current_province_code,
         attributed.sent_at,

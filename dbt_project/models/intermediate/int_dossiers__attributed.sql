@@ -18,6 +18,7 @@ attributed as (
     select
         dossiers.*,
         agencies.unit_code,
+        agencies.unit_key,
         agencies.unit_level,
         agencies.current_province_code as province_code
     from dossiers

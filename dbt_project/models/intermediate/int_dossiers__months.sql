@@ -29,6 +29,7 @@ received as (
     select
         dossier_code,
         unit_code,
+        unit_key,
         unit_level,
         province_code,
         received_date,
@@ -67,6 +68,7 @@ dossier_months as (
         received.dossier_code,
         periods.period_month,
         received.unit_code,
+        received.unit_key,
         received.unit_level,
         received.province_code,
         received.clock_end_date is not null
@@ -121,6 +123,7 @@ judged as (
         dossier_months.dossier_code,
         dossier_months.period_month,
         dossier_months.unit_code,
+        dossier_months.unit_key,
         dossier_months.unit_level,
         dossier_months.province_code,
         dossier_months.measured_on,

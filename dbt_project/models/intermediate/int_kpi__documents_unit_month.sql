@@ -18,6 +18,7 @@ sent as (
     select
         cast(date_trunc('month', sent_at) as date) as period_month,
         unit_code,
+        unit_key,
         unit_level,
         current_province_code,
         is_electronic,
@@ -34,6 +35,7 @@ electronic_sent as (
     select
         period_month,
         unit_code,
+        unit_key,
         unit_level,
         current_province_code,
         'doc.electronic_sent' as kpi_code,
@@ -41,7 +43,7 @@ electronic_sent as (
         cast(count(*) as bigint) as denominator
     from sent
     where not is_secret
-    group by 1, 2, 3, 4
+    group by 1, 2, 3, 4, 5
 
 ),
 
@@ -51,6 +53,7 @@ signed as (
     select
         period_month,
         unit_code,
+        unit_key,
         unit_level,
         current_province_code,
         'doc.signed' as kpi_code,
@@ -58,7 +61,7 @@ signed as (
         cast(count(*) as bigint) as denominator
     from sent
     where is_electronic
-    group by 1, 2, 3, 4
+    group by 1, 2, 3, 4, 5
 
 ),
 
@@ -69,6 +72,7 @@ same_day_ack as (
     select
         cast(date_trunc('month', sent_at) as date) as period_month,
         unit_code,
+        unit_key,
         unit_level,
         current_province_code,
         'doc.same_day_ack' as kpi_code,
@@ -76,7 +80,7 @@ same_day_ack as (
         cast(count(*) as bigint) as denominator
     from receipts
     where unit_code is not null
-    group by 1, 2, 3, 4
+    group by 1, 2, 3, 4, 5
 
 ),
 

@@ -27,6 +27,7 @@ received as (
     select
         cast(date_trunc('month', received_at) as date) as period_month,
         unit_code,
+        unit_key,
         unit_level,
         province_code as current_province_code,
         count(*) as received_count,
@@ -36,7 +37,7 @@ received as (
         sum(case when has_reused_inputs then 1 else 0 end) as reused_count
     from dossiers
     where is_received
-    group by 1, 2, 3, 4
+    group by 1, 2, 3, 4, 5
 
 ),
 
@@ -47,6 +48,7 @@ ended as (
     select
         cast(date_trunc('month', clock_end_date) as date) as period_month,
         unit_code,
+        unit_key,
         unit_level,
         province_code as current_province_code,
         sum(case when is_finished then 1 else 0 end) as finished_count,
@@ -64,7 +66,7 @@ ended as (
             then 1 else 0 end) as electronic_result_count
     from dossiers
     where is_received and is_clock_ended
-    group by 1, 2, 3, 4
+    group by 1, 2, 3, 4, 5
 
 ),
 
@@ -74,12 +76,13 @@ in_process as (
     select
         period_month,
         unit_code,
+        unit_key,
         unit_level,
         province_code as current_province_code,
         sum(case when is_on_time then 1 else 0 end) as on_time_count,
         count(*) as in_process_count
     from dossier_months
-    group by 1, 2, 3, 4
+    group by 1, 2, 3, 4, 5
 
 ),
 
@@ -97,28 +100,33 @@ catalogue as (
 
 province_months as (
 
-    select distinct period_month, current_province_code
+    -- The catalogue is today's: its rows are on today's province.
+    select distinct received.period_month, received.current_province_code, provinces.unit_key
     from received
+    inner join {{ ref('dim_admin_unit') }} as provinces
+        on received.current_province_code = provinces.unit_code
+        and provinces.unit_level = 'province'
+        and provinces.is_current
 
 ),
 
 indicators as (
 
-    select period_month, unit_code, unit_level, current_province_code,
+    select period_month, unit_code, unit_key, unit_level, current_province_code,
         '766.2.1' as kpi_code, on_time_count as numerator, in_process_count as denominator
     from in_process
 
     union all
 
-    select period_month, unit_code, unit_level, current_province_code,
+    select period_month, unit_code, unit_key, unit_level, current_province_code,
         '766.2.2', finished_working_days, finished_count
     from ended
     where finished_count > 0
 
     union all
 
-    select province_months.period_month, province_months.current_province_code, 'province',
-        province_months.current_province_code, '766.3.1', catalogue.online_count,
+    select province_months.period_month, province_months.current_province_code,
+        province_months.unit_key, 'province', province_months.current_province_code, '766.3.1', catalogue.online_count,
         catalogue.procedure_count
     from province_months
     cross join catalogue
@@ -126,8 +134,8 @@ indicators as (
 
     union all
 
-    select province_months.period_month, province_months.current_province_code, 'province',
-        province_months.current_province_code, '766.3.2', catalogue.full_process_count,
+    select province_months.period_month, province_months.current_province_code,
+        province_months.unit_key, 'province', province_months.current_province_code, '766.3.2', catalogue.full_process_count,
         catalogue.procedure_count
     from province_months
     cross join catalogue
@@ -135,40 +143,40 @@ indicators as (
 
     union all
 
-    select period_month, unit_code, unit_level, current_province_code,
+    select period_month, unit_code, unit_key, unit_level, current_province_code,
         '766.3.3', online_count, received_count
     from received
 
     union all
 
-    select period_month, unit_code, unit_level, current_province_code,
+    select period_month, unit_code, unit_key, unit_level, current_province_code,
         '766.3.5', paid_online_count, fee_bearing_count
     from received
     where fee_bearing_count > 0
 
     union all
 
-    select period_month, unit_code, unit_level, current_province_code,
+    select period_month, unit_code, unit_key, unit_level, current_province_code,
         '766.4.1', electronic_result_count, result_required_count
     from ended
     where result_required_count > 0
 
     union all
 
-    select period_month, unit_code, unit_level, current_province_code,
+    select period_month, unit_code, unit_key, unit_level, current_province_code,
         '766.4.2', fully_digitised_count, result_count
     from ended
     where result_count > 0
 
     union all
 
-    select period_month, unit_code, unit_level, current_province_code,
+    select period_month, unit_code, unit_key, unit_level, current_province_code,
         '766.4.3', reused_count, received_count
     from received
 
     union all
 
-    select period_month, unit_code, unit_level, current_province_code,
+    select period_month, unit_code, unit_key, unit_level, current_province_code,
         '766.5.4', finished_count - finished_late_count - finished_complaint_count,
         finished_count
     from ended
@@ -181,6 +189,7 @@ typed as (
     select
         period_month,
         unit_code,
+        unit_key,
         unit_level,
         current_province_code,
         kpi_code,

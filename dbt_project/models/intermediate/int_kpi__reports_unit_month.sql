@@ -12,6 +12,7 @@ due as (
     select
         period_month,
         unit_code,
+        unit_key,
         unit_level,
         current_province_code,
         is_on_time,
@@ -27,13 +28,14 @@ on_time as (
     select
         period_month,
         unit_code,
+        unit_key,
         unit_level,
         current_province_code,
         'report.on_time' as kpi_code,
         cast(sum(case when is_on_time then 1 else 0 end) as bigint) as numerator,
         cast(count(*) as bigint) as denominator
     from due
-    group by 1, 2, 3, 4
+    group by 1, 2, 3, 4, 5
 
 ),
 
@@ -43,13 +45,14 @@ submitted as (
     select
         period_month,
         unit_code,
+        unit_key,
         unit_level,
         current_province_code,
         'report.submitted' as kpi_code,
         cast(sum(case when is_submitted then 1 else 0 end) as bigint) as numerator,
         cast(count(*) as bigint) as denominator
     from due
-    group by 1, 2, 3, 4
+    group by 1, 2, 3, 4, 5
 
 ),
 

@@ -37,6 +37,7 @@ attributed as (
     select
         documents.*,
         agencies.unit_code,
+        agencies.unit_key,
         agencies.unit_level,
         agencies.current_province_code
     from documents
@@ -55,6 +56,7 @@ final as (
         attributed.code_notation,
         attributed.sender_agency_code,
         attributed.unit_code,
+        attributed.unit_key,
         attributed.unit_level,
         attributed.current_province_code,
         attributed.document_type_code,

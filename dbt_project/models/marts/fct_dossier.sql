@@ -65,6 +65,7 @@ compute_booleans as (
         field_code,
         processing_agency_code as agency_code,
         unit_code,
+        unit_key,
         unit_level,
         province_code,
 

@@ -53,6 +53,7 @@ attributed as (
     select
         reports.*,
         agencies.unit_code,
+        agencies.unit_key,
         agencies.unit_level,
         agencies.current_province_code
     from reports
@@ -92,6 +93,7 @@ final as (
         period_label,
         reporting_agency_code,
         unit_code,
+        unit_key,
         unit_level,
         current_province_code,
         period_start,

@@ -2,7 +2,9 @@ with
 
 kpis as (
 
+    -- Scored on today's units: history restated on current boundaries.
     select * from {{ ref('kpi_unit_month') }}
+    where boundaries = 'current'
 
 ),
 

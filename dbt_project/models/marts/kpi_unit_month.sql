@@ -12,6 +12,12 @@ units as (
 
 ),
 
+current_units as (
+
+    select * from {{ ref('int_admin_units__current_units') }}
+
+),
+
 names as (
 
     select kpi_code, kpi_name from {{ ref('kpi_definitions') }}
@@ -20,53 +26,80 @@ names as (
 
 ),
 
-{#- A dossier received by an old commune and still in process (or finished) after 30 June
-    2025 is counted on that commune in a month it no longer existed: it carries the last
-    name the code had. -#}
-last_names as (
+{#- Each figure with the unit it was recorded on (the unit key its fact carries: a dossier
+    received by an old commune stays on it while in process after 30 June 2025) and the
+    current units it is restated on, with their weights. -#}
+resolved as (
 
-    select unit_code, unit_level, unit_name
-    from (
-        select
-            unit_code,
-            unit_level,
-            unit_name,
-            row_number() over (partition by unit_code, unit_level order by valid_to desc) as recency
-        from units
-        where valid_to is not null
-    ) as ended
-    where recency = 1
-
-),
-
-by_commune as (
-
-    select period_month, unit_code, unit_level, kpi_code, numerator, denominator
+    select
+        kpis.period_month,
+        kpis.kpi_code,
+        kpis.numerator,
+        kpis.denominator,
+        current_units.recorded_unit_key,
+        current_units.recorded_unit_level,
+        current_units.recorded_province_key,
+        current_units.current_unit_key,
+        current_units.current_unit_level,
+        current_units.weight
     from kpis
-    where unit_level = 'commune'
+    inner join current_units
+        on kpis.unit_key = current_units.recorded_unit_key
 
 ),
 
-{#- The province's figures total every unit in it, restated on today's province. -#}
-by_province as (
+{#- As recorded: communes as they were (old communes before 1 July 2025), and each province
+    as it was, totalling every unit recorded in it (its communes, districts and agencies). -#}
+as_recorded_communes as (
 
     select
         period_month,
-        current_province_code as unit_code,
-        'province' as unit_level,
+        recorded_unit_key as unit_key,
         kpi_code,
-        sum(numerator) as numerator,
-        sum(denominator) as denominator
-    from kpis
-    group by 1, 2, 3, 4
+        cast(numerator as double precision) as numerator,
+        cast(denominator as double precision) as denominator
+    from resolved
+    where recorded_unit_level = 'commune' and current_unit_level = 'province'
+
+),
+
+as_recorded_provinces as (
+
+    select
+        period_month,
+        recorded_province_key as unit_key,
+        kpi_code,
+        cast(sum(numerator) as double precision) as numerator,
+        cast(sum(denominator) as double precision) as denominator
+    from resolved
+    where current_unit_level = 'province'
+    group by 1, 2, 3
+
+),
+
+{#- On today's boundaries: history restated through the crosswalk, a split commune's figures
+    shared among its successors by weight (bridge_admin_unit_crosswalk's rule). Province and
+    district agencies have no commune: they count in the province only. -#}
+on_current_boundaries as (
+
+    select
+        period_month,
+        current_unit_key as unit_key,
+        kpi_code,
+        sum(numerator * weight) as numerator,
+        sum(denominator * weight) as denominator
+    from resolved
+    group by 1, 2, 3
 
 ),
 
 combined as (
 
-    select * from by_commune
+    select *, 'as_recorded' as boundaries from as_recorded_communes
     union all
-    select * from by_province
+    select *, 'as_recorded' as boundaries from as_recorded_provinces
+    union all
+    select *, 'current' as boundaries from on_current_boundaries
 
 ),
 
@@ -74,33 +107,19 @@ named as (
 
     select
         combined.period_month,
-        combined.unit_code,
-        coalesce(units.unit_name, last_names.unit_name) as unit_name,
-        combined.unit_level,
+        units.unit_code,
+        units.unit_name,
+        units.unit_level,
         combined.kpi_code,
         names.kpi_name,
-        cast(combined.numerator as bigint) as numerator,
-        cast(combined.denominator as bigint) as denominator,
-        {{ safe_rate('combined.numerator', 'combined.denominator') }} as rate
+        cast(combined.numerator as double precision) as numerator,
+        cast(combined.denominator as double precision) as denominator,
+        {{ safe_rate('combined.numerator', 'combined.denominator') }} as rate,
+        combined.boundaries,
+        units.unit_key
     from combined
     left join names on combined.kpi_code = names.kpi_code
-    -- Province rows are on today's boundaries, so they carry today's name; communes are as
-    -- recorded, so they carry the name the code had that month.
-    left join units
-        on combined.unit_code = units.unit_code
-        and combined.unit_level = units.unit_level
-        and (
-            (combined.unit_level = 'province' and units.valid_to is null)
-            or (
-                combined.unit_level = 'commune'
-                and combined.period_month >= coalesce(units.valid_from, date '0001-01-01')
-                and combined.period_month <= coalesce(units.valid_to, date '9999-12-31')
-            )
-        )
-    left join last_names
-        on combined.unit_code = last_names.unit_code
-        and combined.unit_level = last_names.unit_level
-        and combined.unit_level = 'commune'
+    inner join units on combined.unit_key = units.unit_key
 
 )
 
