@@ -5,7 +5,7 @@ Target on the 2-core reference machine (issue 5): at most 60 s on DuckDB.
     .venv/bin/python bench/dbt_build.py [--home DIR] [--scale 1] [--targets duckdb,postgres]
 
 ``--home`` reuses a GOVDATA_HOME whose DuckDB warehouse already holds the ingested raw layer
-(e.g. the one ``bench/ingest.py --keep`` leaves); otherwise one province-year is simulated and
+(e.g. the ``home`` that ``bench/ingest.py`` reports); otherwise one province-year is simulated and
 ingested first (not timed). PostgreSQL gets the same raw layer, copied table by table through
 Arrow and ``COPY``, so both engines build from identical data. Prints one JSON document and
 appends it to bench/results/dbt_build.jsonl.

@@ -103,6 +103,7 @@ def main() -> None:
         "benchmark": "ingest",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "scale": args.scale,
+        "home": str(home),  # kept: bench/dbt_build.py --home builds on it
         "all_sources_seconds": seconds,
         "per_source": {
             r.source: {

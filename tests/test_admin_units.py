@@ -158,7 +158,7 @@ def test_current_units_of_a_recorded_unit(warehouse: Settings) -> None:
     levels = fetch(
         warehouse,
         "select recorded_unit_level, recorded_valid_to = date '9999-12-31', current_unit_level, "
-        "count(distinct recorded_unit_key), sum(weight) "
+        "count(distinct recorded_unit_key), round(sum(weight), 6) "
         "from intermediate.int_admin_units__current_units group by 1, 2, 3 order by 1, 2, 3",
     )
     assert levels == [
