@@ -621,7 +621,11 @@ def ingest_dossier_exports(
     on_page: Callable[[RunCounts], None] | None = None,
 ) -> IngestResult:
     """Bring the dossier versions of the export files into the raw layer."""
-    codes = CodeLists.from_warehouse(warehouse)
+    try:
+        codes = CodeLists.from_warehouse(warehouse)
+    except SourceError as error:
+        _record_failure(warehouse, EXPORT_SOURCE, run_id, error)
+        raise
     feed = _dossier_feed(EXPORT_SOURCE, warehouse, codes, settings.pii_key())
     files = export_files(settings.procedures_exports_dir, "dossiers")
     return _ingest_exports(settings, warehouse, feed, files, run_id or ledger.new_run_id(),

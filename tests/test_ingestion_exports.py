@@ -228,3 +228,17 @@ def test_a_replaced_export_is_read_again_and_duplicates_are_counted(
         again = ingest_dossier_exports(settings, warehouse)
     assert again.counts.read == first.counts.read
     assert (again.counts.loaded, again.counts.duplicate) == (0, first.counts.loaded)
+
+
+def test_exports_without_the_catalogue_fail_with_a_clear_message(
+    tmp_path: Path, small_sources: Path
+) -> None:
+    from ingestion.procedures import SourceError
+
+    settings = settings_for(tmp_path, small_sources)
+    with session(settings) as warehouse:
+        with pytest.raises(SourceError, match="load the catalogue and agency directory"):
+            ingest_dossier_exports(settings, warehouse)
+        runs = warehouse.fetch("select source, status, message from ops.ingest_runs")
+    assert [(source, status) for source, status, _ in runs] == [(EXPORT_SOURCE, "failed")]
+    assert "catalogue" in runs[0][2]
