@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
-import polars as pl
 import pyarrow as pa
 
 from govdata.warehouse import Warehouse
@@ -183,19 +182,6 @@ def keyed_hash_sql(key: bytes, expression: str) -> str:
         f"left(sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') "
         f"|| encode(nullif(cast({expression} as varchar), ''))))), 32)"
     )
-
-
-def keyed_hashes(key: bytes, values: pl.Series) -> pl.Series:
-    """:func:`keyed_hash` of a whole column, computed once per distinct value."""
-    distinct = values.drop_nulls().unique()
-    digests = {
-        value: hmac.digest(key, value.encode(), "sha256").hex()[:32]
-        for value in distinct.to_list()
-        if value != ""
-    }
-    if not digests:
-        return pl.Series(values.name, [None] * len(values), pl.String)
-    return values.replace_strict(digests, default=None, return_dtype=pl.String)
 
 
 def dumps(record: object) -> str:

@@ -81,9 +81,6 @@ class Block:
     def location(self, index: int) -> str:
         return f"{self.origin}:{self.numbers[index]}"
 
-    def line(self, index: int) -> bytes:
-        return self.lines[index].as_py()
-
 
 def split_lines(data: bytes, first_line: int) -> tuple[pa.LargeBinaryArray, np.ndarray, int]:
     """The non-blank lines of ``data`` (which ends with a line end), their numbers, and the

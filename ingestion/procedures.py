@@ -417,7 +417,9 @@ class Feed:
 
     source: str
     table: RawTable
-    check: Callable[[pa.Array, Callable[[int], str] | None], Batch]
+    # Reads what the check needs (the code lists) and returns it; called inside the run, so
+    # a source that is down fails the run with its row in ops.ingest_runs.
+    prepare: Callable[[], Callable[[pa.Array, Callable[[int], str] | None], Batch]]
 
 
 def _run(
@@ -455,12 +457,13 @@ def _ingest_pages(
     watermark = ledger.read_watermark(warehouse, feed.source)
 
     def read(result: IngestResult) -> str | None:
+        check = feed.prepare()
         mark = watermark
         for part, page in enumerate(api.pages(mark, settings.page_size, path)):
             encoded = [orjson.dumps(record) for record in page.records]
             landing.land(settings, feed.source, run_id, part,
                          landing.lines_table(encoded, f"GET {path}"))  # fmt: skip
-            batch = feed.check(pa.array(encoded, pa.large_binary()), None)
+            batch = check(pa.array(encoded, pa.large_binary()), None)
             newest = batch.stamps.max() if len(batch.stamps) else None
             if newest is not None and (mark is None or str(newest) > mark):
                 mark = str(newest)
@@ -504,16 +507,22 @@ def _ingest_exports(
     ledger.ensure_ops_schema(warehouse)
     feed.table.ensure(warehouse)
     watermark = ledger.read_watermark(warehouse, feed.source)
-    try:
-        progress = FileProgress.parse(watermark)
-    except ValueError as error:
-        raise SourceError(f"{feed.source}: {error}") from error
 
     def read(result: IngestResult) -> str | None:
+        try:
+            progress = FileProgress.parse(watermark)
+        except ValueError as error:
+            raise SourceError(f"{feed.source}: {error}") from error
+        check = feed.prepare()
         with ThreadPoolExecutor(1, thread_name_prefix="landing") as writer:
-            return read_files(result, writer)
+            return read_files(result, progress, check, writer)
 
-    def read_files(result: IngestResult, writer: ThreadPoolExecutor) -> str | None:
+    def read_files(
+        result: IngestResult,
+        progress: FileProgress,
+        check: Callable[[pa.Array, Callable[[int], str] | None], Batch],
+        writer: ThreadPoolExecutor,
+    ) -> str | None:
         part = 0
         for path in files:
             origin = f"procedures/{path.name}"
@@ -528,7 +537,7 @@ def _ingest_exports(
                 table = landing.lines_table(block.lines, origin, block.numbers)
                 landed = writer.submit(landing.land, settings, feed.source, run_id, part, table)
                 part += 1
-                batch = feed.check(block.lines, block.location)
+                batch = check(block.lines, block.location)
                 landed.result()
                 progress.advance(path.name, head, block.end, block.next_line)
                 counts = _commit(warehouse, run_id, feed.source, feed.table, batch,
@@ -541,11 +550,18 @@ def _ingest_exports(
     return _run(warehouse, feed.source, run_id, watermark, read)
 
 
-def _dossier_feed(source: str, warehouse: Warehouse, codes: CodeLists, key: bytes) -> Feed:
+def _dossier_feed(
+    source: str, warehouse: Warehouse, code_lists: Callable[[], CodeLists], key: bytes
+) -> Feed:
     engine = parsing_engine(warehouse)
     into_warehouse = isinstance(warehouse, DuckDBWarehouse)
-    return Feed(source, DOSSIERS_TABLE, lambda lines, located: check_dossiers(
-        engine, lines, codes, key, located, into_warehouse))  # fmt: skip
+
+    def prepare() -> Callable[[pa.Array, Callable[[int], str] | None], Batch]:
+        codes = code_lists()
+        return lambda lines, located: check_dossiers(
+            engine, lines, codes, key, located, into_warehouse)  # fmt: skip
+
+    return Feed(source, DOSSIERS_TABLE, prepare)
 
 
 def _event_feed(source: str, warehouse: Warehouse, key: bytes) -> Feed:
@@ -553,7 +569,7 @@ def _event_feed(source: str, warehouse: Warehouse, key: bytes) -> Feed:
     into_warehouse = isinstance(warehouse, DuckDBWarehouse)
     return Feed(
         source, EVENTS_TABLE,
-        lambda lines, located: check_events(
+        lambda: lambda lines, located: check_events(
             engine, lines, lambda codes: receptions(warehouse, codes), key, located,
             into_warehouse),
     )  # fmt: skip
@@ -573,28 +589,11 @@ def ingest_dossiers(
     """Bring the dossier versions pushed since the last watermark into the raw layer."""
     api = _api(settings, api)
     try:
-        codes = api.code_lists()  # a source that is down fails the run here
-        feed = _dossier_feed(SOURCE, warehouse, codes, settings.pii_key())
+        feed = _dossier_feed(SOURCE, warehouse, api.code_lists, settings.pii_key())
         return _ingest_pages(settings, warehouse, feed, "/api/dossiers", api,
                              run_id or ledger.new_run_id(), on_page)  # fmt: skip
-    except SourceError as error:
-        _record_failure(warehouse, SOURCE, run_id, error)
-        raise
     finally:
         api.close()
-
-
-def _record_failure(
-    warehouse: Warehouse, source: str, run_id: str | None, error: Exception
-) -> None:
-    """A run that failed before it started reading still gets its row in ops.ingest_runs."""
-    run_id = run_id or ledger.new_run_id()
-    ledger.ensure_ops_schema(warehouse)
-    if not warehouse.fetch(
-        "select 1 from ops.ingest_runs where run_id = ? and source = ?", [run_id, source]
-    ):
-        ledger.start_run(warehouse, run_id, source, ledger.read_watermark(warehouse, source))
-        ledger.finish_run(warehouse, run_id, source, "failed", str(error)[:1000])
 
 
 def ingest_events(
@@ -621,12 +620,9 @@ def ingest_dossier_exports(
     on_page: Callable[[RunCounts], None] | None = None,
 ) -> IngestResult:
     """Bring the dossier versions of the export files into the raw layer."""
-    try:
-        codes = CodeLists.from_warehouse(warehouse)
-    except SourceError as error:
-        _record_failure(warehouse, EXPORT_SOURCE, run_id, error)
-        raise
-    feed = _dossier_feed(EXPORT_SOURCE, warehouse, codes, settings.pii_key())
+    feed = _dossier_feed(
+        EXPORT_SOURCE, warehouse, lambda: CodeLists.from_warehouse(warehouse), settings.pii_key()
+    )
     files = export_files(settings.procedures_exports_dir, "dossiers")
     return _ingest_exports(settings, warehouse, feed, files, run_id or ledger.new_run_id(),
                            on_page)  # fmt: skip

@@ -114,6 +114,7 @@ def test_every_fault_of_a_faulty_export_is_rejected_and_nothing_good_is_lost(
     tmp_path: Path, small_sources: Path
 ) -> None:
     from conftest import SMALL_WINDOW
+    from test_ingestion import FITTING_REASONS
 
     from simulator.generate import simulate
 
@@ -125,16 +126,8 @@ def test_every_fault_of_a_faulty_export_is_rejected_and_nothing_good_is_lost(
         for line in (faulty / "faults.jsonl").read_text().splitlines()
         if line.startswith('{"source": "procedures.')
     ]
-    fitting = {
-        "malformed_date": ("not in the expected format", "not a valid date"),
-        "impossible_date": ("not a valid date",),
-        "unknown_procedure": ("procedures code list",),
-        "unknown_unit": ("agencies code list",),
-        "missing_field": ("missing required field",),
-        "wrong_encoding": ("not valid UTF-8",),
-        "absurd_value": ("SoTien: above", "TrangThai: unknown code"),
-        "out_of_order_event": ("out of order",),
-    }
+    # As over the API, but a line that is not UTF-8 arrives as such, not as a JSON string.
+    fitting = FITTING_REASONS | {"wrong_encoding": ("not valid UTF-8",)}
     settings = settings_for(tmp_path / "home", faulty)
     lines_module.BLOCK_BYTES = 50_000  # many blocks, faults in most of them
     try:
@@ -242,3 +235,27 @@ def test_exports_without_the_catalogue_fail_with_a_clear_message(
         runs = warehouse.fetch("select source, status, message from ops.ingest_runs")
     assert [(source, status) for source, status, _ in runs] == [(EXPORT_SOURCE, "failed")]
     assert "catalogue" in runs[0][2]
+
+
+def test_an_export_as_one_json_array_loads_like_json_lines(
+    tmp_path: Path, small_sources: Path
+) -> None:
+    sources = tmp_path / "sources"
+    shutil.copytree(small_sources, sources)
+    lines = sources / "procedures" / "events.jsonl"
+    records = [json.loads(line) for line in lines.read_text().splitlines()]
+    (sources / "procedures" / "events.json").write_text(json.dumps(records, ensure_ascii=False))
+    lines.unlink()
+    settings = settings_for(tmp_path / "array", sources)
+    with session(settings) as warehouse:
+        ingest_reference_exports(settings, warehouse)
+        ingest_dossier_exports(settings, warehouse)
+        first = ingest_event_exports(settings, warehouse)
+        again = ingest_event_exports(settings, warehouse)
+        from_array = raw_rows(warehouse)
+    clean = settings_for(tmp_path / "lines", small_sources)
+    with session(clean) as warehouse:
+        ingest_all(clean, warehouse)
+        assert raw_rows(warehouse) == from_array
+    assert (first.counts.read, first.counts.loaded) == (len(records), len(records))
+    assert again.counts.read == 0  # the array is marked done
