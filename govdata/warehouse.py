@@ -37,6 +37,11 @@ class Warehouse(Protocol):
 
     def append(self, table: str, data: pa.Table) -> None: ...
 
+    def staged(self, data: pa.Table, like: str) -> AbstractContextManager[str]:
+        """``data`` as a relation queries can read (its name), for the duration of the block;
+        ``like`` names a table whose column types the relation takes."""
+        ...
+
     def transaction(self) -> AbstractContextManager[None]: ...
 
     def close(self) -> None: ...
@@ -72,6 +77,15 @@ class DuckDBWarehouse:
             )
         finally:
             self.connection.unregister("incoming")
+
+    @contextmanager
+    def staged(self, data: pa.Table, like: str) -> Iterator[str]:
+        # Scanned in place: no copy into a temporary table (DuckDB casts as it inserts).
+        self.connection.register("_staged", data)
+        try:
+            yield "_staged"
+        finally:
+            self.connection.unregister("_staged")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -111,6 +125,17 @@ class PostgresWarehouse:
             cursor.copy(f"copy {table} ({columns}) from stdin with (format csv)") as copy,
         ):
             copy.write(buffer.getvalue())
+
+    @contextmanager
+    def staged(self, data: pa.Table, like: str) -> Iterator[str]:
+        columns = ", ".join(f'"{name}"' for name in data.column_names)
+        self.execute("drop table if exists _staged")
+        self.execute(f"create temporary table _staged as select {columns} from {like} limit 0")
+        try:
+            self.append("_staged", data)
+            yield "_staged"
+        finally:
+            self.execute("drop table if exists _staged")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

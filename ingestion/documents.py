@@ -73,8 +73,10 @@ from datetime import date, datetime
 from pathlib import Path
 from xml.parsers import expat
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from isal import igzip, isal_zlib
 
 from govdata.settings import Settings
@@ -82,7 +84,7 @@ from govdata.warehouse import Warehouse
 from ingestion import landing, ledger
 from ingestion.contract import Contract, Field
 from ingestion.ledger import IngestResult, Rejection, RunCounts
-from ingestion.lines import NOT_UTF8, decode_for_storage, utf8_column
+from ingestion.lines import NOT_UTF8, decode_for_storage, split_lines, utf8_column
 from ingestion.loader import RawTable, load_batch
 
 REGISTER_SOURCE = "documents.register"
@@ -95,6 +97,7 @@ FILES = {
     STATUS_SOURCE: "status.edxml.lines.gz",
 }
 BATCH_PREFIX = "date="
+BLANK_CANDIDATE_BYTES = 16
 READERS = 1  # threads reading and checking the next days while one is loaded
 AGENCIES_FILE = Path("reference") / "agencies.csv"
 
@@ -577,11 +580,17 @@ class AgencyDirectory:
 
 @dataclass(slots=True)
 class Lines:
-    """The lines of one export file, as read."""
+    """The lines of one export file, as read: one Arrow array, no Python object per line."""
 
     origin: str  # e.g. documents/date=2025-07-01/status.edxml.lines.gz
-    lines: list[bytes]
-    numbers: list[int]  # line numbers (1-based) of ``lines`` in the file
+    lines: pa.LargeBinaryArray  # without their line ends
+    numbers: np.ndarray  # line numbers (1-based) of ``lines`` in the file
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def line(self, index: int) -> bytes:
+        return self.lines[index].as_py()
 
     def location(self, index: int) -> str:
         return f"{self.origin}:{self.numbers[index]}"
@@ -597,17 +606,21 @@ def read_lines(path: Path, origin: str, skip_header: bool = False) -> tuple[Line
             data = igzip.decompress(raw)
     except (OSError, EOFError, ValueError, isal_zlib.error) as error:
         raise SourceError(f"documents: {origin} is not a complete gzip file: {error}") from error
-    parts = data.split(b"\n")
-    if parts and parts[-1] == b"":
-        parts.pop()
-    header = None
-    first = 1
-    if skip_header and parts:
-        header, parts, first = parts[0], parts[1:], 2
-    if parts.count(b"") or parts.count(b"\r"):  # blank lines are no records
-        kept = [(n, p) for n, p in enumerate(parts, start=first) if p.strip()]
-        return Lines(origin, [p for _, p in kept], [n for n, _ in kept]), header
-    return Lines(origin, parts, list(range(first, first + len(parts)))), header
+    if data and not data.endswith(b"\n"):
+        data += b"\n"  # a last line without its line end
+    body, header, first = memoryview(data), None, 1
+    if skip_header and data:
+        cut = data.index(b"\n")
+        header, body, first = data[:cut].removesuffix(b"\r"), body[cut + 1 :], 2
+    lines, numbers, _ = split_lines(body, first)
+    # Lines of nothing but whitespace are no records either (only short lines can be).
+    short = np.flatnonzero(pc.binary_length(lines).to_numpy() <= BLANK_CANDIDATE_BYTES)
+    blank = [i for i in short.tolist() if not lines[i].as_py().strip()]
+    if blank:
+        keep = np.ones(len(lines), bool)
+        keep[blank] = False
+        lines, numbers = lines.filter(pa.array(keep)), numbers[keep]
+    return Lines(origin, lines, numbers), header
 
 
 # -- the fast path ------------------------------------------------------------------------------
@@ -861,7 +874,7 @@ class Prepared:
 
     @property
     def read(self) -> int:
-        return len(self.lines.lines)
+        return len(self.lines)
 
 
 def _clean(column: pl.Expr, unescape: bool = True) -> pl.Expr:
@@ -912,7 +925,7 @@ def _parse_lines(
     is_message = source == MESSAGES_SOURCE
     rejections = []
     for index in bad_utf8:
-        text = decode_for_storage(lines.lines[index])
+        text = decode_for_storage(lines.line(index))
         rejections.append(Rejection(unreadable_key(source, text) or lines.location(index),
                                     NOT_UTF8, text))  # fmt: skip
     bad = set(bad_utf8)
@@ -921,9 +934,9 @@ def _parse_lines(
     for index in fast.filter(~pl.col("_accepted"))["_i"].to_list():
         if index in bad:
             continue
-        fields = parse(lines.lines[index])
+        fields = parse(lines.line(index))
         if isinstance(fields, str):
-            text = decode_for_storage(lines.lines[index])
+            text = decode_for_storage(lines.line(index))
             rejections.append(Rejection(unreadable_key(source, text) or lines.location(index),
                                         fields, text))  # fmt: skip
         else:
@@ -977,7 +990,7 @@ def _rejections(lines: Lines, rejected: pl.DataFrame, key: pl.Expr) -> list[Reje
     for index, record_key, reason in rejected.select(
         "_i", key.alias("_key"), "_reason"
     ).iter_rows():
-        text = decode_for_storage(lines.lines[index])
+        text = decode_for_storage(lines.line(index))
         out.append(Rejection(record_key or lines.location(index), reason, text))
     return out
 
@@ -1084,13 +1097,16 @@ def _register_frame(
     lines: Lines, texts: pa.Array, good: list[int]
 ) -> tuple[pl.DataFrame, list[int]]:
     """Register rows as text columns (``_i`` = line index), and the lines not 15 CSV fields."""
-    strings = texts.to_pylist()
-    body = "\n".join(strings[i] for i in good)
     frame = None
     if good:
+        kept = lines.lines if len(good) == len(lines) else lines.lines.take(pa.array(good))
+        # The rows joined again in Arrow (no Python string per row) for polars' CSV reader.
+        newline = pa.scalar(b"\n", pa.large_binary())
+        body = pc.binary_join(pa.LargeListArray.from_arrays([0, len(kept)], kept), newline)
         try:
             frame = pl.read_csv(
-                io.StringIO(body + "\n"), has_header=False, new_columns=list(REGISTER_COLUMNS),
+                io.BytesIO(body[0].as_buffer()), has_header=False,
+                new_columns=list(REGISTER_COLUMNS),
                 schema={c: pl.String for c in REGISTER_COLUMNS}, quote_char='"',
             )  # fmt: skip
         except (pl.exceptions.ComputeError, pl.exceptions.NoDataError):
@@ -1109,6 +1125,7 @@ def _register_frame(
             [pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c)
              for c in REGISTER_COLUMNS]
         ), []  # fmt: skip
+    strings = texts.to_pylist()
     rows, ragged = [], []
     for index in good:
         fields = next(csv.reader([strings[index]]), [])
@@ -1137,17 +1154,15 @@ def prepare_register(
             f"expected {','.join(REGISTER_COLUMNS)!r}"
         )
     bad = set(bad_utf8)
-    frame, ragged = _register_frame(
-        lines, texts, [i for i in range(len(lines.lines)) if i not in bad]
-    )
+    frame, ragged = _register_frame(lines, texts, [i for i in range(len(lines)) if i not in bad])
     rejections = []
     for index in bad_utf8:
-        text = decode_for_storage(lines.lines[index])
+        text = decode_for_storage(lines.line(index))
         rejections.append(
             Rejection(_register_salvage(text) or lines.location(index), NOT_UTF8, text)
         )
     for index in ragged:
-        text = decode_for_storage(lines.lines[index])
+        text = decode_for_storage(lines.line(index))
         reason = f"not a register row of {len(REGISTER_COLUMNS)} CSV fields"
         rejections.append(Rejection(_register_salvage(text) or lines.location(index), reason, text))
     frame = frame.with_columns(receivers=pl.col("receiver_codes").str.split(";"))
@@ -1352,7 +1367,7 @@ def load_day(
                         Rejection(
                             f"{document_id}|{receiver}|{status}",
                             reason,
-                            decode_for_storage(part.lines.lines[index]),
+                            decode_for_storage(part.lines.line(index)),
                         )
                     )
                 rows = flagged.filter(pl.col("_reason").is_null()).drop("_reason")

@@ -33,7 +33,9 @@ def land(settings: Settings, source: str, run_id: str, part: int, table: pa.Tabl
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"run_id={run_id}-part={part:05d}.parquet"
     staging = path.with_suffix(".parquet.tmp")
-    pq.write_table(table, staging, compression="lz4")
+    # Payloads are unique: a dictionary for them would be built only to be thrown away.
+    dictionary = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
+    pq.write_table(table, staging, compression="lz4", use_dictionary=dictionary)
     staging.replace(path)  # a reader never sees half a file
     return path
 

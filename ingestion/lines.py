@@ -82,11 +82,25 @@ class Block:
         return f"{self.origin}:{self.numbers[index]}"
 
 
-def split_lines(data: bytes, first_line: int) -> tuple[pa.LargeBinaryArray, np.ndarray, int]:
+SCAN_BYTES = 4 * 2**20  # newlines are found a few MiB at a time: no block-sized mask
+
+
+def line_ends(buffer: np.ndarray) -> np.ndarray:
+    """Offsets of the newline bytes in ``buffer``."""
+    found = [
+        np.flatnonzero(buffer[start : start + SCAN_BYTES] == 10) + start
+        for start in range(0, len(buffer), SCAN_BYTES)
+    ]
+    return np.concatenate(found) if found else np.empty(0, np.int64)
+
+
+def split_lines(
+    data: bytes | memoryview, first_line: int
+) -> tuple[pa.LargeBinaryArray, np.ndarray, int]:
     """The non-blank lines of ``data`` (which ends with a line end), their numbers, and the
     count of lines, blank ones included."""
     buffer = np.frombuffer(data, np.uint8)
-    ends = np.flatnonzero(buffer == 10)
+    ends = line_ends(buffer)
     offsets = np.empty(len(ends) + 1, np.int64)
     offsets[0] = 0
     offsets[1:] = ends + 1
@@ -101,7 +115,8 @@ def split_lines(data: bytes, first_line: int) -> tuple[pa.LargeBinaryArray, np.n
     if carriage.any():  # CRLF line ends (rare in these exports): cut the CR too
         stops = offsets[1:] - 1 - carriage
         lines = pa.array(
-            [data[a:b] for a, b in zip(offsets[:-1], stops, strict=True)], pa.large_binary()
+            [bytes(data[a:b]) for a, b in zip(offsets[:-1], stops, strict=True)],
+            pa.large_binary(),
         )
         lengths = stops - offsets[:-1]
     blank = lengths == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from govdata.warehouse import Warehouse
 from ingestion import ledger
@@ -99,41 +100,44 @@ def load_batch(
     as ``window``; such a query returns each version once.
     """
     counts = RunCounts(read=read, rejected=len(rejections))
-    names = table.schema.names
-    columns = ", ".join(f'"{c}"' for c in names)
-    incoming: str | None = None
     if isinstance(rows, str):
-        incoming = f"({rows})"
+        counts.loaded = _insert_new(warehouse, run_id, table, f"({rows})", window, False)
     elif rows.num_rows:
-        rows = rows.select(names).cast(table.schema)
-        warehouse.execute("drop table if exists _incoming")
-        warehouse.execute(
-            f"create temporary table _incoming as select {columns} from {table.name} limit 0"
-        )
-        warehouse.append("_incoming", rows)
-        incoming = "_incoming"
+        rows = rows.select(table.schema.names).cast(table.schema)
         if table.window_column:
-            window = warehouse.fetch(
-                f'select min("{table.window_column}"), max("{table.window_column}") from _incoming'
-            )[0]
-    if incoming:
-        key = ", ".join(f'"{c}"' for c in table.key)
-        match = " and ".join(f'r."{c}" = i."{c}"' for c in table.key)
-        bounds: list[object] = []
-        if table.window_column and window and window[0] is not None:
-            # A matching version has the same update time: only that range is searched.
-            match += f' and r."{table.window_column}" between ? and ?'
-            bounds = list(window)
-        selected = ", ".join(f'i."{c}"' for c in names)
-        distinct = f"distinct on ({key}) " if incoming == "_incoming" else ""
-        counts.loaded = warehouse.execute_count(
-            f"insert into {table.name} ({columns}, _run_id, _loaded_at) "
-            f"select {distinct}{selected}, ?, ? from {incoming} i "
-            f"where not exists (select 1 from {table.name} r where {match})",
-            [run_id, ledger.utc_now(), *bounds],
-        )
-        if incoming == "_incoming":
-            warehouse.execute("drop table _incoming")
+            bounds = pc.min_max(rows.column(table.window_column))
+            window = (bounds["min"].as_py(), bounds["max"].as_py())
+        with warehouse.staged(rows, table.name) as staged:
+            counts.loaded = _insert_new(warehouse, run_id, table, staged, window, True)
     counts.duplicate = read - counts.rejected - counts.loaded
     ledger.reject(warehouse, run_id, source, rejections)
     return counts
+
+
+def _insert_new(
+    warehouse: Warehouse,
+    run_id: str,
+    table: RawTable,
+    incoming: str,
+    window: tuple[object, object] | None,
+    may_repeat: bool,
+) -> int:
+    """Insert the versions of ``incoming`` the table does not have yet; returns how many.
+    ``may_repeat``: a version can occur twice in ``incoming`` (it is inserted once)."""
+    names = table.schema.names
+    columns = ", ".join(f'"{c}"' for c in names)
+    key = ", ".join(f'"{c}"' for c in table.key)
+    match = " and ".join(f'r."{c}" = i."{c}"' for c in table.key)
+    bounds: list[object] = []
+    if table.window_column and window and window[0] is not None:
+        # A matching version has the same update time: only that range is searched.
+        match += f' and r."{table.window_column}" between ? and ?'
+        bounds = list(window)
+    selected = ", ".join(f'i."{c}"' for c in names)
+    distinct = f"distinct on ({key}) " if may_repeat else ""
+    return warehouse.execute_count(
+        f"insert into {table.name} ({columns}, _run_id, _loaded_at) "
+        f"select {distinct}{selected}, ?, ? from {incoming} i "
+        f"where not exists (select 1 from {table.name} r where {match})",
+        [run_id, ledger.utc_now(), *bounds],
+    )

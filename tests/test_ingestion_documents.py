@@ -670,7 +670,7 @@ def test_register_rows_are_read_whatever_their_quoting(tmp_path: Path) -> None:
          "valid_to": [None, None]},
         schema={"code": pl.String, "valid_from": pl.Date, "valid_to": pl.Date},
     )  # fmt: skip
-    texts, bad = docs.utf8_column(pa.array(lines.lines, pa.binary()))
+    texts, bad = docs.utf8_column(lines.lines)
     prepared = docs.prepare_register(
         lines, texts, bad, head, docs.AgencyDirectory(agencies), date(2025, 7, 1)
     )
