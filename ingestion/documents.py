@@ -98,7 +98,7 @@ FILES = {
 }
 BATCH_PREFIX = "date="
 BLANK_CANDIDATE_BYTES = 16
-READERS = 1  # threads reading and checking the next days while one is loaded
+READERS = 2  # threads reading and checking the next days while one is loaded (CPU-bound)
 AGENCIES_FILE = Path("reference") / "agencies.csv"
 
 NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"

@@ -30,7 +30,7 @@ from isal import igzip
 
 from govdata.warehouse import DuckDBWarehouse, Warehouse
 
-BLOCK_BYTES = 256 * 2**20  # ~290k dossier versions: more than two row groups, written directly
+BLOCK_BYTES = 128 * 2**20  # ~140k dossier versions, over a row group; 256 MiB costs page faults
 HEAD_BYTES = 4096  # a file's fingerprint: its first bytes
 
 NOT_UTF8 = "not valid UTF-8 (the export's encoding); payload kept decoded as Windows-1258"
