@@ -97,7 +97,6 @@ FILES = {
     STATUS_SOURCE: "status.edxml.lines.gz",
 }
 BATCH_PREFIX = "date="
-BLANK_CANDIDATE_BYTES = 16
 READERS = 2  # threads reading and checking the next days while one is loaded (CPU-bound)
 AGENCIES_FILE = Path("reference") / "agencies.csv"
 
@@ -613,13 +612,6 @@ def read_lines(path: Path, origin: str, skip_header: bool = False) -> tuple[Line
         cut = data.index(b"\n")
         header, body, first = data[:cut].removesuffix(b"\r"), body[cut + 1 :], 2
     lines, numbers, _ = split_lines(body, first)
-    # Lines of nothing but whitespace are no records either (only short lines can be).
-    short = np.flatnonzero(pc.binary_length(lines).to_numpy() <= BLANK_CANDIDATE_BYTES)
-    blank = [i for i in short.tolist() if not lines[i].as_py().strip()]
-    if blank:
-        keep = np.ones(len(lines), bool)
-        keep[blank] = False
-        lines, numbers = lines.filter(pa.array(keep)), numbers[keep]
     return Lines(origin, lines, numbers), header
 
 

@@ -83,6 +83,7 @@ class Block:
 
 
 SCAN_BYTES = 4 * 2**20  # newlines are found a few MiB at a time: no block-sized mask
+BLANK_CANDIDATE_BYTES = 16  # a line this short may be whitespace only
 
 
 def line_ends(buffer: np.ndarray) -> np.ndarray:
@@ -98,7 +99,7 @@ def split_lines(
     data: bytes | memoryview, first_line: int
 ) -> tuple[pa.LargeBinaryArray, np.ndarray, int]:
     """The non-blank lines of ``data`` (which ends with a line end), their numbers, and the
-    count of lines, blank ones included."""
+    count of lines, blank ones included (a line of only whitespace is blank)."""
     buffer = np.frombuffer(data, np.uint8)
     ends = line_ends(buffer)
     offsets = np.empty(len(ends) + 1, np.int64)
@@ -119,8 +120,11 @@ def split_lines(
             pa.large_binary(),
         )
         lengths = stops - offsets[:-1]
+    # Blank lines (empty, or nothing but whitespace) are no records; only short ones can be.
     blank = lengths == 0
-    if blank.any():  # blank lines are no records
+    for index in np.flatnonzero((lengths > 0) & (lengths <= BLANK_CANDIDATE_BYTES)).tolist():
+        blank[index] = not lines[index].as_py().strip()
+    if blank.any():
         lines, numbers = lines.filter(pa.array(~blank)), numbers[~blank]
     return lines, numbers, len(ends)
 

@@ -58,10 +58,12 @@ def ingest_all(settings: Settings, warehouse: Warehouse) -> list:  # type: ignor
 
 
 def test_split_lines_skips_blank_lines_and_line_ends() -> None:
-    lines, numbers, count = split_lines(b'{"a":1}\r\n\n{"b":2}\n\r\n{"c":3}\n', first_line=10)
-    assert count == 5
-    assert lines.to_pylist() == [b'{"a":1}', b'{"b":2}', b'{"c":3}']
-    assert numbers.tolist() == [10, 12, 14]
+    lines, numbers, count = split_lines(
+        b'{"a":1}\r\n\n{"b":2}\n\r\n{"c":3}\n \t \n  {"d":4}\n', first_line=10
+    )
+    assert count == 7
+    assert lines.to_pylist() == [b'{"a":1}', b'{"b":2}', b'{"c":3}', b'  {"d":4}']
+    assert numbers.tolist() == [10, 12, 14, 16]
 
 
 def test_blocks_cover_the_file_whole_lines_only(tmp_path: Path) -> None:
