@@ -73,7 +73,6 @@ from datetime import date, datetime
 from pathlib import Path
 from xml.parsers import expat
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -84,7 +83,7 @@ from govdata.warehouse import Warehouse
 from ingestion import landing, ledger
 from ingestion.contract import Contract, Field
 from ingestion.ledger import IngestResult, Rejection, RunCounts
-from ingestion.lines import NOT_UTF8, decode_for_storage, split_lines, utf8_column
+from ingestion.lines import NOT_UTF8, Block, decode_for_storage, split_lines, utf8_column
 from ingestion.loader import RawTable, load_batch
 
 REGISTER_SOURCE = "documents.register"
@@ -577,25 +576,7 @@ class AgencyDirectory:
 # -- reading a batch ----------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Lines:
-    """The lines of one export file, as read: one Arrow array, no Python object per line."""
-
-    origin: str  # e.g. documents/date=2025-07-01/status.edxml.lines.gz
-    lines: pa.LargeBinaryArray  # without their line ends
-    numbers: np.ndarray  # line numbers (1-based) of ``lines`` in the file
-
-    def __len__(self) -> int:
-        return len(self.lines)
-
-    def line(self, index: int) -> bytes:
-        return self.lines[index].as_py()
-
-    def location(self, index: int) -> str:
-        return f"{self.origin}:{self.numbers[index]}"
-
-
-def read_lines(path: Path, origin: str, skip_header: bool = False) -> tuple[Lines, bytes | None]:
+def read_lines(path: Path, origin: str, skip_header: bool = False) -> tuple[Block, bytes | None]:
     """Decompress a gzip export (ISA-L) and split it into its non-blank lines."""
     raw = path.read_bytes()
     try:
@@ -611,8 +592,8 @@ def read_lines(path: Path, origin: str, skip_header: bool = False) -> tuple[Line
     if skip_header and data:
         cut = data.index(b"\n")
         header, body, first = data[:cut].removesuffix(b"\r"), body[cut + 1 :], 2
-    lines, numbers, _ = split_lines(body, first)
-    return Lines(origin, lines, numbers), header
+    lines, numbers, count = split_lines(body, first)
+    return Block(origin, lines, numbers, len(data), first + count), header
 
 
 # -- the fast path ------------------------------------------------------------------------------
@@ -860,7 +841,7 @@ class Prepared:
     """One source of one daily batch, read and checked, ready to land and load."""
 
     source: str
-    lines: Lines
+    lines: Block
     rows: pl.DataFrame  # valid records, typed as the raw table (receivers as a list column)
     rejections: list[Rejection] = field(default_factory=list)
 
@@ -910,7 +891,7 @@ class Pseudonyms:
 
 
 def _parse_lines(
-    source: str, lines: Lines, bad_utf8: list[int], fast: pl.DataFrame
+    source: str, lines: Block, bad_utf8: list[int], fast: pl.DataFrame
 ) -> tuple[pl.DataFrame, list[Rejection]]:
     """Fields of every readable line (``_i`` = line index): the grammar's, else the parser's;
     and the unreadable lines."""
@@ -977,7 +958,7 @@ def _split(
     return valid, rejected
 
 
-def _rejections(lines: Lines, rejected: pl.DataFrame, key: pl.Expr) -> list[Rejection]:
+def _rejections(lines: Block, rejected: pl.DataFrame, key: pl.Expr) -> list[Rejection]:
     out = []
     for index, record_key, reason in rejected.select(
         "_i", key.alias("_key"), "_reason"
@@ -995,7 +976,7 @@ def _document_key_expr(document_id: str, sender: str, day: str, code: pl.Expr) -
 
 
 def prepare_messages(
-    lines: Lines,
+    lines: Block,
     bad_utf8: list[int],
     fast: pl.DataFrame,
     agencies: AgencyDirectory,
@@ -1043,7 +1024,7 @@ def prepare_messages(
 
 
 def prepare_status(
-    lines: Lines,
+    lines: Block,
     bad_utf8: list[int],
     fast: pl.DataFrame,
     agencies: AgencyDirectory,
@@ -1086,7 +1067,7 @@ def prepare_status(
 
 
 def _register_frame(
-    lines: Lines, texts: pa.Array, good: list[int]
+    lines: Block, texts: pa.Array, good: list[int]
 ) -> tuple[pl.DataFrame, list[int]]:
     """Register rows as text columns (``_i`` = line index), and the lines not 15 CSV fields."""
     frame = None
@@ -1132,7 +1113,7 @@ def _register_frame(
 
 
 def prepare_register(
-    lines: Lines,
+    lines: Block,
     texts: pa.Array,
     bad_utf8: list[int],
     header: bytes | None,
@@ -1225,7 +1206,7 @@ def prepare_day(
     """Read, land, parse and check one daily batch (no warehouse access: runs in a worker
     thread, so the main thread loads the previous day meanwhile)."""
     parts: dict[str, Prepared] = {}
-    read: dict[str, tuple[Lines, bytes | None, pa.Array, list[int]]] = {}
+    read: dict[str, tuple[Block, bytes | None, pa.Array, list[int]]] = {}
     for source in day.sources:
         path = day.directory / FILES[source]
         origin = f"{export_root.name}/{day.directory.name}/{FILES[source]}"
@@ -1308,19 +1289,14 @@ def _status_history(
     if rows.height == 0 or latest is None or rows["status_at"].min() > latest:
         return empty
     keys = rows.select("document_id", "receiver_code").unique().to_arrow()
-    warehouse.execute("drop table if exists _status_keys")
-    warehouse.execute(
-        "create temporary table _status_keys (document_id varchar, receiver_code varchar)"
-    )
-    warehouse.append("_status_keys", keys)
-    found = warehouse.fetch(
-        f"select s.document_id, s.receiver_code, s.status_code, s.status_at "
-        f"from {STATUS_TABLE.name} s join _status_keys k "
-        "on s.document_id = k.document_id and s.receiver_code = k.receiver_code "
-        "where s.status_at >= ?",
-        [rows["status_at"].min()],
-    )
-    warehouse.execute("drop table _status_keys")
+    with warehouse.staged(keys, STATUS_TABLE.name) as staged:
+        found = warehouse.fetch(
+            f"select s.document_id, s.receiver_code, s.status_code, s.status_at "
+            f"from {STATUS_TABLE.name} s join {staged} k "
+            "on s.document_id = k.document_id and s.receiver_code = k.receiver_code "
+            "where s.status_at >= ?",
+            [rows["status_at"].min()],
+        )
     if not found:
         return empty
     return pl.DataFrame(found, schema=empty.schema, orient="row")

@@ -78,6 +78,12 @@ class Block:
     end: int  # byte offset just after the block
     next_line: int  # number of the line after the block
 
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def line(self, index: int) -> bytes:
+        return self.lines[index].as_py()
+
     def location(self, index: int) -> str:
         return f"{self.origin}:{self.numbers[index]}"
 

@@ -351,14 +351,11 @@ def receptions(warehouse: Warehouse, codes: pl.Series) -> pl.DataFrame:
     empty = pl.DataFrame(schema={"MaHoSo": pl.String, "_received": pl.String})
     if codes.is_empty():
         return empty
-    warehouse.execute("drop table if exists _event_dossiers")
-    warehouse.execute("create temporary table _event_dossiers (code varchar)")
-    warehouse.append("_event_dossiers", pa.table({"code": codes.to_arrow()}))
-    rows = warehouse.fetch(
-        f'select d."MaHoSo", min(d."NgayTiepNhan") from {RAW_TABLE} d '
-        'join _event_dossiers c on d."MaHoSo" = c.code group by 1'
-    )
-    warehouse.execute("drop table _event_dossiers")
+    with warehouse.staged(pa.table({"MaHoSo": codes.to_arrow()}), RAW_TABLE) as staged:
+        rows = warehouse.fetch(
+            f'select d."MaHoSo", min(d."NgayTiepNhan") from {RAW_TABLE} d '
+            f'join {staged} c on d."MaHoSo" = c."MaHoSo" group by 1'
+        )
     return pl.DataFrame(rows, schema=empty.schema, orient="row") if rows else empty
 
 
