@@ -13,7 +13,7 @@ export UV_SYSTEM_CERTS := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 
-.PHONY: help demo test install system venvs lint format stop clean
+.PHONY: help demo test install system venvs native lint format stop clean
 
 help:
 	@echo "make demo   simulate the demo province, run the pipeline on DuckDB, serve dashboards and portal"
@@ -28,7 +28,7 @@ test: install
 	.venv/bin/ruff format --check .
 	.venv/bin/pytest
 
-install: system venvs
+install: system venvs native
 
 system:
 	@bash scripts/ensure-system.sh
@@ -42,6 +42,11 @@ $(UV):
 .venv/.synced: uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
+
+# The document connector's edXML grammars compiled by re2c, built ahead into the user's cache
+# (ingestion/compiled.py) so that no run pays for it.
+native: system .venv/.synced
+	@.venv/bin/python -m ingestion.compiled
 
 venvs: .venv/.synced | $(UV)
 	@bash services/superset/install.sh

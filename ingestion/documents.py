@@ -33,20 +33,23 @@ read (personal data included, pruned after the retention).
 **Parsing, fast and safe.** A province-year is ~16 GB of XML (2 M documents, 9 M statuses), far
 too much for an XML parser on two cores (expat alone runs at ~150 MB/s, ElementTree ~60 MB/s).
 Each line is instead checked against a *strict grammar* of the canonical message
-(:data:`DOCUMENT_GRAMMAR`, :data:`STATUS_GRAMMAR`): a regular expression, run by polars' DFA
-regex engine over the whole batch, that spells every tag, attribute and nesting level literally
-and restricts text to characters XML allows unescaped (no ``<``, ``>``, ``&`` but the five
-predefined entities, no control characters). A line it accepts is therefore a well-formed XML
-document whose elements sit exactly where the grammar puts them, so a field is the text after
-an opening tag that occurs once in the grammar (read with vectorised string functions; status
-lines in their canonical layout by position, see :data:`STATUS_POSITIONS`). Lines the grammar
-does not accept — faults, but also valid edXML written otherwise (whitespace between tags,
-CDATA, comments, another element order) — go to the slow path: a real XML parser
-(:mod:`xml.etree.ElementTree`) is the arbiter: it rejects what is not well-formed and reads
-fields by path from what is. Both paths read the same fields (tested line by line and on
-randomly mutated lines), and a broken or truncated line is never loaded: the grammar does not
-accept it and the parser rejects it. Lines that are not valid UTF-8 (the container format's
-encoding) are rejected first, their payload kept decoded as Windows-1258 (else Latin-1).
+(:data:`DOCUMENT_NODES`, :data:`STATUS_NODES`, see :mod:`ingestion.xmlgrammar`) that spells
+every tag, attribute and nesting level literally and restricts text to characters XML allows
+unescaped (no ``<``, ``>``, ``&`` but the five predefined entities, no control characters). The
+grammar runs as an automaton compiled by re2c (:mod:`ingestion.compiled`, ~1 GB/s here), or,
+where it cannot be built, as a regular expression in polars (:data:`DOCUMENT_GRAMMAR`,
+:data:`STATUS_GRAMMAR`, ~0.2 GB/s); both accept the same lines (tested). A line it accepts is
+therefore a well-formed XML document whose elements sit exactly where the grammar puts them, so
+a field is the text after an opening tag that occurs once in the grammar (read with vectorised
+string functions; status lines in their canonical layout by position, see
+:data:`STATUS_POSITIONS`). Lines the grammar does not accept — faults, but also valid edXML
+written otherwise (whitespace between tags, CDATA, comments, another element order) — go to the
+slow path: a real XML parser (:mod:`xml.etree.ElementTree`) is the arbiter: it rejects what is
+not well-formed and reads fields by path from what is. Both paths read the same fields (tested
+line by line and on randomly mutated lines), and a broken or truncated line is never loaded: the
+grammar does not accept it and the parser rejects it. Lines that are not valid UTF-8 (the
+container format's encoding) are rejected first, their payload kept decoded as Windows-1258
+(else Latin-1).
 
 **Contracts.** Required fields; dates that must parse and exist; status codes in the QCVN 102
 list; page counts up to :data:`MAX_PAGES`; agency codes that are in the agency directory **and in
@@ -73,6 +76,7 @@ from datetime import date, datetime
 from pathlib import Path
 from xml.parsers import expat
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -80,11 +84,25 @@ from isal import igzip, isal_zlib
 
 from govdata.settings import Settings
 from govdata.warehouse import Warehouse
-from ingestion import landing, ledger
+from ingestion import compiled, landing, ledger
 from ingestion.contract import Contract, Field
 from ingestion.ledger import IngestResult, Rejection, RunCounts
 from ingestion.lines import NOT_UTF8, Block, decode_for_storage, split_lines, utf8_column
 from ingestion.loader import RawTable, load_batch
+from ingestion.xmlgrammar import (
+    EMPTY,
+    Lit,
+    Node,
+    Seq,
+    alt,
+    any_of,
+    many,
+    none_of,
+    opt,
+    regex,
+    seq,
+    star,
+)
 
 REGISTER_SOURCE = "documents.register"
 MESSAGES_SOURCE = "documents.messages"
@@ -286,158 +304,144 @@ REGISTER_CHECKS = [ABSURD_PAGES]
 
 # -- the strict grammar of canonical messages ---------------------------------------------------
 #
-# Rust regex syntax (polars). Text holds no markup character and only predefined entities, so
-# in an accepted line "<" only ever starts one of the literal tags below. Leaves read by the
-# fast path (_field) must be written out in full (``<x>text</x>``): each of their opening tags
-# occurs exactly once in an accepted line (``To`` once per receiver), which is what the
-# extraction relies on. Other leaves may also be empty (``<x/>``) or absent where QCVN 102
-# allows it.
+# Written as xmlgrammar nodes: run as a regex by polars, or compiled by re2c (ingestion.compiled).
+# Text holds no markup character and only predefined entities, so in an accepted line "<" only
+# ever starts one of the literal tags below. Leaves read by the fast path (_field) must be
+# written out in full (``<x>text</x>``): each of their opening tags occurs exactly once in an
+# accepted line (``To`` once per receiver), which is what the extraction relies on. Other
+# leaves may also be empty (``<x/>``) or absent where QCVN 102 allows it.
 
-_ENTITY = r"&(?:a(?:mp|pos)|lt|gt|quot);"
-_TEXT = r"(?:[^<>&\x00-\x08\x0a-\x1f\x{FFFE}\x{FFFF}]|" + _ENTITY + r")*"
-_VALUE = r'"(?:[^<>&"\x00-\x1f\x{FFFE}\x{FFFF}]|' + _ENTITY + r')*"'
-_BASE64 = r"[A-Za-z0-9+/=]*"
-
-
-def _tag(name: str, prefix: str) -> str:
-    return pl.escape_regex(f"{prefix}{name}")
+_ENTITY = seq("&", alt(seq("a", alt("mp", "pos")), "lt", "gt", "quot"), ";")
+_NOT_XML = ((0x00, 0x08), (0x0A, 0x1F), (0xFFFE, 0xFFFF))  # control characters but tab
+_TEXT = star(alt(none_of("<>&", *_NOT_XML), _ENTITY))
+_VALUE = seq('"', star(alt(none_of('<>&"', (0x00, 0x1F), (0xFFFE, 0xFFFF)), _ENTITY)), '"')
+_BASE64 = star(any_of((0x41, 0x5A), (0x61, 0x7A), (0x30, 0x39), "+/="))
 
 
-def _attrs(*pairs: tuple[str, str | None]) -> str:
-    return "".join(
-        f" {pl.escape_regex(n)}=" + (f'"{pl.escape_regex(v)}"' if v is not None else _VALUE)
-        for n, v in pairs
-    )
+def _attrs(*pairs: tuple[str, str | None]) -> Seq:
+    return seq(*(seq(f" {n}=", f'"{v}"' if v is not None else _VALUE) for n, v in pairs))
 
 
-def _el(name: str, *children: str, attrs: str = "", prefix: str = "edXML:") -> str:
-    tag = _tag(name, prefix)
-    return f"<{tag}{attrs}>{''.join(children)}</{tag}>"
+def _el(name: str, *children: Node, attrs: Node = EMPTY, prefix: str = "edXML:") -> Seq:
+    tag = f"{prefix}{name}"
+    return seq(f"<{tag}", attrs, ">", *children, f"</{tag}>")
 
 
-def _leaf(name: str, prefix: str = "edXML:", body: str = _TEXT) -> str:
-    tag = _tag(name, prefix)
-    return f"<{tag}(?:/>|>{body}</{tag}>)"
+def _leaf(name: str, prefix: str = "edXML:", body: Node = _TEXT) -> Seq:
+    tag = f"{prefix}{name}"
+    return seq(f"<{tag}", alt("/>", seq(">", body, f"</{tag}>")))
 
 
-def _field(name: str, prefix: str = "edXML:") -> str:
-    tag = _tag(name, prefix)
-    return f"<{tag}>{_TEXT}</{tag}>"
+def _field(name: str, prefix: str = "edXML:") -> Seq:
+    tag = f"{prefix}{name}"
+    return seq(f"<{tag}>", _TEXT, f"</{tag}>")
 
 
-def _empty(name: str, attrs: str) -> str:
-    return f"<{name}{attrs}(?:/>|></{name}>)"
+def _empty(name: str, attrs: Node) -> Seq:
+    return seq(f"<{name}", attrs, alt("/>", f"></{name}>"))
 
 
-def _opt(pattern: str) -> str:
-    return f"(?:{pattern})?"
-
-
-def _many(pattern: str) -> str:
-    return f"(?:{pattern})+"
-
-
-_DECLARATION = (
-    r'^\x{FEFF}?<\?xml version="1\.0"(?: encoding="(?i:utf-8)")?'
-    r'(?: standalone="(?:yes|no)")?\?>'
+_DECLARATION = seq(
+    opt(any_of("\ufeff")),
+    '<?xml version="1.0"',
+    opt(' encoding="', Lit("utf-8", nocase=True), '"'),
+    opt(' standalone="', alt("yes", "no"), '"'),
+    "?>",
 )
-_END = r"[ \t\r]*$"
+_END = star(any_of(" \t\r"))
 _SIGNATURE = _el(
     "Signature",
     _el("SignedInfo",
         _empty("CanonicalizationMethod", _attrs(("Algorithm", None))),
         _empty("SignatureMethod", _attrs(("Algorithm", None))),
-        _many(_el("Reference",
-                  _opt(_el("Transforms", _many(_empty("Transform", _attrs(("Algorithm", None)))),
-                           prefix="")),
-                  _empty("DigestMethod", _attrs(("Algorithm", None))),
-                  _leaf("DigestValue", "", _BASE64),
-                  attrs=_attrs(("URI", None)), prefix="")),
+        many(_el("Reference",
+                 opt(_el("Transforms", many(_empty("Transform", _attrs(("Algorithm", None)))),
+                         prefix="")),
+                 _empty("DigestMethod", _attrs(("Algorithm", None))),
+                 _leaf("DigestValue", "", _BASE64),
+                 attrs=_attrs(("URI", None)), prefix="")),
         prefix=""),
     _leaf("SignatureValue", "", _BASE64),
-    _opt(_el("KeyInfo",
-             _el("X509Data",
-                 _many(f"(?:{_leaf('X509SubjectName', '')}|"
-                       f"{_leaf('X509Certificate', '', _BASE64)})"),
-                 prefix=""),
-             prefix="")),
+    opt(_el("KeyInfo",
+            _el("X509Data",
+                many(alt(_leaf("X509SubjectName", ""), _leaf("X509Certificate", "", _BASE64))),
+                prefix=""),
+            prefix="")),
     attrs=_attrs(("xmlns", DSIG_NS)), prefix="",
 )  # fmt: skip
 _MESSAGE_HEADER = _el(
     "MessageHeader",
-    _el("From", _field("OrganId"), _opt(_leaf("OrganizationInCharge")), _opt(_leaf("OrganName")),
-        _opt(_leaf("OrganAdd")), _opt(_leaf("Email")), _opt(_leaf("Telephone")),
-        _opt(_leaf("Fax")), _opt(_leaf("Website"))),
-    _many(_el("To", _field("OrganId"), _opt(_leaf("OrganName")), _opt(_leaf("OrganAdd")),
-              _opt(_leaf("Email")), _opt(_leaf("Telephone")), _opt(_leaf("Fax")),
-              _opt(_leaf("Website")))),
+    _el("From", _field("OrganId"), opt(_leaf("OrganizationInCharge")), opt(_leaf("OrganName")),
+        opt(_leaf("OrganAdd")), opt(_leaf("Email")), opt(_leaf("Telephone")),
+        opt(_leaf("Fax")), opt(_leaf("Website"))),
+    many(_el("To", _field("OrganId"), opt(_leaf("OrganName")), opt(_leaf("OrganAdd")),
+             opt(_leaf("Email")), opt(_leaf("Telephone")), opt(_leaf("Fax")),
+             opt(_leaf("Website")))),
     _el("Code", _field("CodeNumber"), _field("CodeNotation")),
-    _el("PromulgationInfo", _opt(_leaf("Place")), _field("PromulgationDate")),
-    _el("DocumentType", _field("Type"), _opt(_leaf("TypeDetail")), _field("TypeName")),
+    _el("PromulgationInfo", opt(_leaf("Place")), _field("PromulgationDate")),
+    _el("DocumentType", _field("Type"), opt(_leaf("TypeDetail")), _field("TypeName")),
     _field("Subject"),
-    _opt(_leaf("Content")),
-    _el("SignerInfo", _opt(_leaf("Competence")), _opt(_leaf("Position")), _field("FullName")),
+    opt(_leaf("Content")),
+    _el("SignerInfo", opt(_leaf("Competence")), opt(_leaf("Position")), _field("FullName")),
     _field("DueDate"),
-    _el("OtherInfo", _field("Priority"), _opt(_leaf("SphereOfPromulgation")),
-        _opt(_leaf("TyperNotation")), _opt(_leaf("PromulgationAmount")), _field("PageAmount")),
-    _opt(_leaf("SteeringType")),
+    _el("OtherInfo", _field("Priority"), opt(_leaf("SphereOfPromulgation")),
+        opt(_leaf("TyperNotation")), opt(_leaf("PromulgationAmount")), _field("PageAmount")),
+    opt(_leaf("SteeringType")),
     _field("DocumentId"),
 )  # fmt: skip
 _TRACE_HEADERS = _el(
     "TraceHeaderList",
     _el("TraceHeader", _leaf("OrganId"), _field("Timestamp")),
-    _opt(_el("Bussiness", _opt(_leaf("BussinessDocType")), _opt(_leaf("BussinessDocReason")),
-             _opt(_leaf("Paper")),
-             _opt(_el("StaffInfo", _opt(_leaf("Department")), _opt(_leaf("Staff")),
-                      _opt(_leaf("Email")), _opt(_leaf("Mobile")))))),
+    opt(_el("Bussiness", opt(_leaf("BussinessDocType")), opt(_leaf("BussinessDocReason")),
+            opt(_leaf("Paper")),
+            opt(_el("StaffInfo", opt(_leaf("Department")), opt(_leaf("Staff")),
+                    opt(_leaf("Email")), opt(_leaf("Mobile")))))),
 )  # fmt: skip
 _MANIFEST_REFERENCE = _el(
     "Reference",
-    _opt(_leaf("ContentId")), _opt(_leaf("ContentType")), _opt(_leaf("Description")),
-    _opt(_leaf("AttachmentName")),
+    opt(_leaf("ContentId")), opt(_leaf("ContentType")), opt(_leaf("Description")),
+    opt(_leaf("AttachmentName")),
     attrs=_attrs(("xmlns:xlink", XLINK_NS), ("xlink:href", None), ("xlink:role", None),
                  ("xlink:type", None)),
 )  # fmt: skip
 _ATTACHMENT = _el(
     "Attachment",
-    _opt(_leaf("ContentType", "")), _opt(_leaf("ContentId", "")), _opt(_leaf("Description", "")),
-    _leaf("ContentTransferEncoded", "", _BASE64), _opt(_leaf("AttachmentName", "")),
+    opt(_leaf("ContentType", "")), opt(_leaf("ContentId", "")), opt(_leaf("Description", "")),
+    _leaf("ContentTransferEncoded", "", _BASE64), opt(_leaf("AttachmentName", "")),
     prefix="",
 )  # fmt: skip
-DOCUMENT_GRAMMAR = (
-    _DECLARATION
-    + _el(
-        "edXML",
+DOCUMENT_NODES = seq(
+    _DECLARATION,
+    _el("edXML",
         _el("edXMLEnvelope",
-            _el("edXMLHeader", _MESSAGE_HEADER, _TRACE_HEADERS, _opt(_SIGNATURE)),
+            _el("edXMLHeader", _MESSAGE_HEADER, _TRACE_HEADERS, opt(_SIGNATURE)),
             _el("edXMLBody",
-                _el("edXMLManifest", f"(?:{_MANIFEST_REFERENCE})*",
-                    attrs=_attrs(("version", None)))),
+                _el("edXMLManifest", star(_MANIFEST_REFERENCE), attrs=_attrs(("version", None)))),
             attrs=_attrs(("xmlns:edXML", NS))),
-        _opt(_el("AttachmentEncoded", f"(?:{_ATTACHMENT})*", prefix="")),
-        attrs=_attrs(("xmlns", NS)), prefix="",
-    )
-    + _END
+        opt(_el("AttachmentEncoded", star(_ATTACHMENT), prefix="")),
+        attrs=_attrs(("xmlns", NS)), prefix=""),
+    _END,
 )  # fmt: skip
-STATUS_GRAMMAR = (
-    _DECLARATION
-    + _el(
-        "edXMLEnvelope",
+STATUS_NODES = seq(
+    _DECLARATION,
+    _el("edXMLEnvelope",
         _el("edXMLHeader",
             _el("Status",
                 _el("ResponseFor", _field("OrganId"), _field("Code"), _field("PromulgationDate"),
                     _field("DocumentId")),
-                _el("From", _field("OrganId"), _opt(_leaf("OrganName"))),
+                _el("From", _field("OrganId"), opt(_leaf("OrganName"))),
                 _field("StatusCode"),
                 _field("Description"),
                 _field("Timestamp"),
-                _opt(_el("StaffInfo", _opt(_leaf("Department")), _field("Staff"),
-                         _opt(_leaf("Email")), _opt(_leaf("Mobile")))))),
-        "<edXML:edXMLBody(?:/>|></edXML:edXMLBody>)",
-        attrs=_attrs(("xmlns:edXML", NS)),
-    )
-    + _END
+                opt(_el("StaffInfo", opt(_leaf("Department")), _field("Staff"),
+                        opt(_leaf("Email")), opt(_leaf("Mobile")))))),
+        seq("<edXML:edXMLBody", alt("/>", "></edXML:edXMLBody>")),
+        attrs=_attrs(("xmlns:edXML", NS))),
+    _END,
 )  # fmt: skip
+DOCUMENT_GRAMMAR, STATUS_GRAMMAR = regex(DOCUMENT_NODES), regex(STATUS_NODES)
+GRAMMARS = {"edxml_document": DOCUMENT_NODES, "edxml_status": STATUS_NODES}
+GRAMMAR_NAMES = {MESSAGES_SOURCE: "edxml_document", STATUS_SOURCE: "edxml_status"}
 
 # Where the fast path finds each field: the text after a tag (with its parent where the tag's
 # name is not unique) that occurs exactly once in a line the grammar accepts.
@@ -604,24 +608,42 @@ def _after(tag: str) -> pl.Expr:
     return pl.col("line").str.extract(pl.escape_regex(tag) + "([^<]*)<", 1)
 
 
-def fast_query(texts: pl.Series, source: str) -> pl.LazyFrame:
+def accepted_lines(lines: pa.Array, bad_utf8: list[int], source: str) -> np.ndarray | None:
+    """Whether the grammar accepts each line, by the compiled grammar (None where it cannot
+    be built here: :func:`fast_query` then runs the grammar as a regex)."""
+    grammars = compiled.load(GRAMMARS)
+    if grammars is None:
+        return None
+    accepted = grammars.accepts(GRAMMAR_NAMES[source], lines)
+    accepted[bad_utf8] = False
+    return accepted
+
+
+def fast_query(texts: pl.Series, source: str, accepted: np.ndarray | None = None) -> pl.LazyFrame:
     """Per line: ``_i`` (index), ``_accepted`` (the grammar accepts it) and the fields.
 
-    The fields are only meaningful where ``_accepted``: there each tag occurs exactly once
-    (``To`` once per receiver), so the text after it is the element's. Status lines are read
-    by position where ``_positional`` (see :data:`STATUS_POSITIONS`); the other accepted
-    lines need :func:`tag_fields`. Lazy, so that polars spreads the work over the cores (and
-    two files run together).
+    ``accepted``, when given, is the grammar's verdict per line already (the compiled grammar,
+    :func:`accepted_lines`); else polars runs the grammar as a regex. The fields are only
+    meaningful where ``_accepted``: there each tag occurs exactly once (``To`` once per
+    receiver), so the text after it is the element's. Status lines are read by position where
+    ``_positional`` (see :data:`STATUS_POSITIONS`); the other accepted lines need
+    :func:`tag_fields`. Lazy, so that polars spreads the work over the cores (and two files
+    run together).
     """
     line = pl.col("line")
-    frame = pl.DataFrame({"line": texts}).lazy().with_row_index("_i")
-    accepted = line.str.contains(
-        DOCUMENT_GRAMMAR if source == MESSAGES_SOURCE else STATUS_GRAMMAR
+    columns: dict[str, pl.Series] = {"line": texts}
+    if accepted is not None:
+        columns["_verdict"] = pl.Series(accepted, dtype=pl.Boolean)
+    frame = pl.DataFrame(columns).lazy().with_row_index("_i")
+    accepted_expr = (
+        pl.col("_verdict")
+        if accepted is not None
+        else line.str.contains(DOCUMENT_GRAMMAR if source == MESSAGES_SOURCE else STATUS_GRAMMAR)
     ).fill_null(False)
     if source == MESSAGES_SOURCE:
         return frame.select(
             pl.col("_i").cast(pl.Int64),
-            accepted.alias("_accepted"),
+            accepted_expr.alias("_accepted"),
             pl.lit(True).alias("_positional"),
             *tag_fields(source),
         )
@@ -633,7 +655,7 @@ def fast_query(texts: pl.Series, source: str) -> pl.LazyFrame:
         fields.append(piece.str.slice(len(tag)).alias(name))
     return pieces.select(
         pl.col("_i").cast(pl.Int64),
-        accepted.alias("_accepted"),
+        accepted_expr.alias("_accepted"),
         pl.all_horizontal(checks).fill_null(False).alias("_positional"),
         *fields,
         pl.lit(None, pl.String).alias("code"),
@@ -1217,7 +1239,14 @@ def prepare_day(
         texts, bad_utf8 = utf8_column(table.column("payload").combine_chunks())
         read[source] = (lines, header, texts, bad_utf8)
     xml = [s for s in (MESSAGES_SOURCE, STATUS_SOURCE) if s in read]
-    fast = pl.collect_all([fast_query(pl.Series("line", read[s][2]), s) for s in xml])
+    fast = pl.collect_all(
+        [
+            fast_query(
+                pl.Series("line", read[s][2]), s, accepted_lines(read[s][0].lines, read[s][3], s)
+            )
+            for s in xml
+        ]
+    )
     for source, frame in zip(xml, fast, strict=True):
         lines, _, _, bad_utf8 = read[source]
         prepare = prepare_messages if source == MESSAGES_SOURCE else prepare_status

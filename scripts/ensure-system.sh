@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the machine has what the platform needs beyond Python packages: Debian's chromium
-# (dashboard checks), a running PostgreSQL and a running Redis. Installs with apt-get when
-# missing; fails with a clear message when a service cannot be had.
+# (dashboard checks), re2c and a C compiler (the edXML grammars), a running PostgreSQL and a
+# running Redis. Installs with apt-get when missing; fails with a clear message when a service
+# cannot be had.
 set -euo pipefail
 
 apt_install() {
@@ -25,6 +26,16 @@ answers() {  # host port
 if [[ ! -x /usr/bin/chromium ]]; then
     echo "installing Debian's chromium (headless dashboard checks)"
     apt_install chromium
+fi
+
+# re2c and a C compiler turn the edXML grammars into native code (ingestion/compiled.py).
+if ! command -v re2c >/dev/null; then
+    echo "installing re2c (compiles the document connector's edXML grammars)"
+    apt_install re2c
+fi
+if ! command -v cc >/dev/null; then
+    echo "installing gcc (compiles the document connector's edXML grammars)"
+    apt_install gcc libc6-dev
 fi
 
 if ! answers 127.0.0.1 6379; then
