@@ -44,13 +44,27 @@ class Warehouse(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]: ...
 
+    def sibling(self) -> Warehouse:
+        """Another session on the same database, for another thread to write through at the
+        same time (its own transactions); close it when done."""
+        ...
+
     def close(self) -> None: ...
 
 
 class DuckDBWarehouse:
     dialect = "duckdb"
 
-    def __init__(self, path: Path, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        read_only: bool = False,
+        connection: duckdb.DuckDBPyConnection | None = None,
+    ) -> None:
+        self.path, self.read_only = path, read_only
+        if connection is not None:  # a sibling: the same database instance (see sibling())
+            self.connection = connection
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         self.connection = duckdb.connect(str(path), read_only=read_only)
         if not read_only:
@@ -97,6 +111,11 @@ class DuckDBWarehouse:
             raise
         self.connection.execute("commit")
 
+    def sibling(self) -> DuckDBWarehouse:
+        # A file has one read-write process; threads of it each need a connection of their
+        # own to the same instance (a cursor), and DuckDB runs their transactions side by side.
+        return DuckDBWarehouse(self.path, self.read_only, connection=self.connection.cursor())
+
     def close(self) -> None:
         self.connection.close()
 
@@ -105,6 +124,7 @@ class PostgresWarehouse:
     dialect = "postgres"
 
     def __init__(self, url: str) -> None:
+        self.url = url
         self.connection = psycopg.connect(url, autocommit=True)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
@@ -141,6 +161,9 @@ class PostgresWarehouse:
     def transaction(self) -> Iterator[None]:
         with self.connection.transaction():
             yield
+
+    def sibling(self) -> PostgresWarehouse:
+        return PostgresWarehouse(self.url)
 
     def close(self) -> None:
         self.connection.close()
