@@ -81,7 +81,8 @@ def logged_in_page(browser: Browser, settings: Settings) -> Page:
     page.fill("#username", settings.superset_admin_user)
     page.fill("#password", settings.superset_admin_password)
     page.keyboard.press("Enter")
-    page.wait_for_url(lambda url: "/login" not in url, timeout=30_000)
+    # The first login after start-up can take a while on a busy 2-core machine.
+    page.wait_for_url(lambda url: "/login" not in url, timeout=90_000)
     return page
 
 
