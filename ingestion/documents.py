@@ -312,9 +312,9 @@ REGISTER_CHECKS = [ABSURD_PAGES]
 # leaves may also be empty (``<x/>``) or absent where QCVN 102 allows it.
 
 _ENTITY = seq("&", alt(seq("a", alt("mp", "pos")), "lt", "gt", "quot"), ";")
-_NOT_XML = ((0x00, 0x08), (0x0A, 0x1F), (0xFFFE, 0xFFFF))  # control characters but tab
-_TEXT = star(alt(none_of("<>&", *_NOT_XML), _ENTITY))
-_VALUE = seq('"', star(alt(none_of('<>&"', (0x00, 0x1F), (0xFFFE, 0xFFFF)), _ENTITY)), '"')
+_NONCHARACTERS = (0xFFFE, 0xFFFF)  # not XML characters; other controls but tab are not allowed
+_TEXT = star(alt(none_of("<>&", (0x00, 0x08), (0x0A, 0x1F), _NONCHARACTERS), _ENTITY))
+_VALUE = seq('"', star(alt(none_of('<>&"', (0x00, 0x1F), _NONCHARACTERS), _ENTITY)), '"')
 _BASE64 = star(any_of((0x41, 0x5A), (0x61, 0x7A), (0x30, 0x39), "+/="))
 
 
