@@ -1236,7 +1236,7 @@ def prepare_day(
         table = landing.lines_table(lines.lines, origin, lines.numbers)
         if land:  # as read, before anything is loaded
             land(source, table)
-        texts, bad_utf8 = utf8_column(table.column("payload").combine_chunks())
+        texts, bad_utf8 = utf8_column(lines.lines)  # the landed payload, not a copy of it
         read[source] = (lines, header, texts, bad_utf8)
     xml = [s for s in (MESSAGES_SOURCE, STATUS_SOURCE) if s in read]
     fast = pl.collect_all(
