@@ -65,6 +65,7 @@ DocumentId element is missing, else ``<file>:<line>`` when nothing identifies th
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 import time
@@ -608,10 +609,16 @@ def _after(tag: str) -> pl.Expr:
     return pl.col("line").str.extract(pl.escape_regex(tag) + "([^<]*)<", 1)
 
 
+@functools.cache
+def compiled_grammars() -> compiled.CompiledGrammars | None:
+    """The compiled edXML grammars, looked up once per process (None: not buildable here)."""
+    return compiled.load(GRAMMARS)
+
+
 def accepted_lines(lines: pa.Array, bad_utf8: list[int], source: str) -> np.ndarray | None:
     """Whether the grammar accepts each line, by the compiled grammar (None where it cannot
     be built here: :func:`fast_query` then runs the grammar as a regex)."""
-    grammars = compiled.load(GRAMMARS)
+    grammars = compiled_grammars()
     if grammars is None:
         return None
     accepted = grammars.accepts(GRAMMAR_NAMES[source], lines)

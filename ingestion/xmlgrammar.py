@@ -18,6 +18,7 @@ and randomly damaged lines.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import polars as pl
 
@@ -52,11 +53,11 @@ class Alt:
 
 @dataclass(frozen=True, slots=True)
 class Repeat:
-    """``node`` repeated: at least ``least`` times (0 or 1), at most once if ``once``."""
+    """``node`` optional (``?``), zero or more times (``*``) or one or more (``+``): the
+    quantifier as both syntaxes write it."""
 
     node: Node
-    least: int = 0
-    once: bool = False
+    quantifier: Literal["?", "*", "+"]
 
 
 Node = Lit | Chars | Seq | Alt | Repeat
@@ -90,17 +91,17 @@ def alt(*options: Node | str) -> Alt:
 
 
 def opt(*parts: Node | str) -> Repeat:
-    return Repeat(seq(*parts), least=0, once=True)
+    return Repeat(seq(*parts), "?")
 
 
 def many(*parts: Node | str) -> Repeat:
     """One or more."""
-    return Repeat(seq(*parts), least=1)
+    return Repeat(seq(*parts), "+")
 
 
 def star(*parts: Node | str) -> Repeat:
     """Zero or more."""
-    return Repeat(seq(*parts), least=0)
+    return Repeat(seq(*parts), "*")
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -134,9 +135,9 @@ def _regex(node: Node) -> str:
             return "".join(_regex(p) for p in parts)
         case Alt(options):
             return "(?:" + "|".join(_regex(o) for o in options) + ")"
-        case Repeat(inner, least, once):
+        case Repeat(inner, quantifier):
             body = _regex(inner) if _single(inner) else f"(?:{_regex(inner)})"
-            return body + ("?" if once else "*" if least == 0 else "+")
+            return body + quantifier
     raise TypeError(node)  # pragma: no cover
 
 
@@ -167,8 +168,8 @@ def _re2c(node: Node) -> str:
             return "(" + " ".join(_re2c(p) for p in parts) + ")" if parts else '""'
         case Alt(options):
             return "(" + " | ".join(_re2c(o) for o in options) + ")"
-        case Repeat(inner, least, once):
-            return _re2c(inner) + ("?" if once else "*" if least == 0 else "+")
+        case Repeat(inner, quantifier):
+            return _re2c(inner) + quantifier
     raise TypeError(node)  # pragma: no cover
 
 
