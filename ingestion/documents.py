@@ -899,26 +899,6 @@ def _clean_text(frame: pl.DataFrame, columns: Iterable[str]) -> pl.DataFrame:
     )
 
 
-class Pseudonyms:
-    """Keyed hashes of personal values, computed once per distinct value and run."""
-
-    def __init__(self, key: bytes) -> None:
-        self.key = key
-        self.known: dict[str, str | None] = {}
-
-    def replace(self, frame: pl.DataFrame, name: str, target: str) -> pl.DataFrame:
-        known = self.known
-        values = frame[name].drop_nulls().unique().to_list()
-        for value in values:
-            if value not in known:
-                known[value] = ledger.keyed_hash(self.key, value)
-        mapping = pl.DataFrame(
-            {name: values, target: [known[v] for v in values]},
-            schema={name: pl.String, target: pl.String},
-        )
-        return frame.join(mapping, on=name, how="left", maintain_order="left").drop(name)
-
-
 def _parse_lines(
     source: str, lines: Block, bad_utf8: list[int], fast: pl.DataFrame
 ) -> tuple[pl.DataFrame, list[Rejection]]:
@@ -1010,7 +990,7 @@ def prepare_messages(
     fast: pl.DataFrame,
     agencies: AgencyDirectory,
     batch: date,
-    pseudonyms: Pseudonyms,
+    pseudonyms: ledger.Pseudonyms,
 ) -> Prepared:
     """Check a documents file's lines (``fast``: :func:`fast_query`'s result)."""
     frame, rejections = _parse_lines(MESSAGES_SOURCE, lines, bad_utf8, fast)
@@ -1058,7 +1038,7 @@ def prepare_status(
     fast: pl.DataFrame,
     agencies: AgencyDirectory,
     batch: date,
-    pseudonyms: Pseudonyms,
+    pseudonyms: ledger.Pseudonyms,
 ) -> Prepared:
     """Check a status file's lines (``fast``: :func:`fast_query`'s result)."""
     frame, rejections = _parse_lines(STATUS_SOURCE, lines, bad_utf8, fast)
@@ -1228,7 +1208,7 @@ class PreparedDay:
 def prepare_day(
     day: Day,
     agencies: AgencyDirectory,
-    pseudonyms: Pseudonyms,
+    pseudonyms: ledger.Pseudonyms,
     export_root: Path,
     land: Callable[[str, pa.Table], object] | None = None,
 ) -> PreparedDay:
@@ -1456,7 +1436,7 @@ def ingest_documents(
     try:
         directory = AgencyDirectory.read(agencies or agencies_path(settings))
         state = LoadState(latest_status(warehouse))
-        pseudonyms = Pseudonyms(settings.pii_key())
+        pseudonyms = ledger.Pseudonyms(settings.pii_key())
         days, message = [], None
         for day, path in batch_days(root):
             sources = tuple(

@@ -7,14 +7,17 @@ with its reason and original payload.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import hmac
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
+import polars as pl
 import pyarrow as pa
 
 from govdata.warehouse import Warehouse
@@ -164,24 +167,74 @@ def reject(warehouse: Warehouse, run_id: str, source: str, rejections: list[Reje
     )
 
 
-def keyed_hash(key: bytes, value: object) -> str | None:
-    """Pseudonymise a personal identifier: stable for joins, useless without the key."""
-    if value is None or value == "":
-        return None
-    return hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest()[:32]
+def keyed_hashes(key: bytes, values: Iterable[object]) -> list[str | None]:
+    """Pseudonymise personal identifiers: stable for joins, useless without the key
+    (HMAC-SHA256 of the value's text, 32 hex digits; none for a missing value)."""
+    inner, outer = _hmac_pads(key)
+    digests: list[str | None] = []
+    for value in values:
+        if value is None or value == "":
+            digests.append(None)
+            continue
+        # HMAC (RFC 2104) from the key's two padded states, hashed once per key: twice as
+        # fast as hmac.digest, which starts from the key for every value.
+        hashed = inner.copy()
+        hashed.update(str(value).encode())
+        signed = outer.copy()
+        signed.update(hashed.digest())
+        digests.append(signed.hexdigest()[:32])
+    return digests
 
 
-def keyed_hash_sql(key: bytes, expression: str) -> str:
-    """:func:`keyed_hash` as a DuckDB expression (HMAC-SHA256 spelled out with ``sha256``), so
-    millions of values are pseudonymised in the engine that parses them."""
+@functools.cache
+def _hmac_pads(key: bytes) -> tuple[Any, Any]:
     block = hashlib.sha256(key).digest() if len(key) > 64 else key
     block = block.ljust(64, b"\0")
-    inner = bytes(b ^ 0x36 for b in block).hex()
-    outer = bytes(b ^ 0x5C for b in block).hex()
-    return (
-        f"left(sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') "
-        f"|| encode(nullif(cast({expression} as varchar), ''))))), 32)"
-    )
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+    return inner, outer
+
+
+def keyed_hash(key: bytes, value: object) -> str | None:
+    """:func:`keyed_hashes` of one value."""
+    return keyed_hashes(key, (value,))[0]
+
+
+class Pseudonyms:
+    """Keyed hashes of a run's personal values, each distinct value hashed once.
+
+    The threads of a run may share one: two threads hashing the same value at once store the
+    same digest, so the cache needs no lock. It is emptied when it reaches ``capacity`` values,
+    which bounds its memory (about 200 bytes a value).
+    """
+
+    def __init__(self, key: bytes, capacity: int = 500_000) -> None:
+        self.key = key
+        self.capacity = capacity
+        self.known: dict[str, str | None] = {}
+
+    def of(self, values: pl.Series) -> pl.Series:
+        """The keyed hash of each value (text), null where it is null or empty."""
+        distinct = values.drop_nulls().unique().to_list()
+        known = self.known
+        if len(known) + len(distinct) > self.capacity:
+            known.clear()
+        new = [value for value in distinct if value not in known]
+        known.update(zip(new, keyed_hashes(self.key, new), strict=True))
+        mapping = pl.DataFrame(
+            {"value": distinct, "hash": [known[value] for value in distinct]},
+            schema={"value": values.dtype, "hash": pl.String},
+        )
+        looked_up = (
+            values.rename("value")
+            .to_frame()
+            .join(mapping, on="value", how="left", maintain_order="left")
+        )
+        return looked_up["hash"].alias(values.name)
+
+    def replace(self, frame: pl.DataFrame, name: str, target: str) -> pl.DataFrame:
+        """``frame`` with its column ``name`` replaced by the hashes, called ``target``."""
+        return frame.with_columns(self.of(frame[name]).alias(target)).drop(name)
 
 
 def dumps(record: object) -> str:

@@ -28,8 +28,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from isal import igzip
 
-from govdata.warehouse import DuckDBWarehouse, Warehouse
-
 BLOCK_BYTES = 128 * 2**20  # ~140k dossier versions, over a row group; 256 MiB costs page faults
 HEAD_BYTES = 4096  # a file's fingerprint: its first bytes
 
@@ -214,24 +212,6 @@ class FileProgress:
         self.files[name] = {"head": head, "offset": offset, "line": line}
 
 
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def parsing_engine(warehouse: Warehouse) -> duckdb.DuckDBPyConnection:
-    """The DuckDB connection that parses: a DuckDB warehouse's own, so that parsed rows go
-    straight into its raw tables without a round trip through Python; else a private one."""
-    if isinstance(warehouse, DuckDBWarehouse):
-        return warehouse.connection
-    return duckdb.connect()
-
-
-def register_lines(connection: duckdb.DuckDBPyConnection, texts: pa.Array) -> None:
-    """Make the lines (text, null where not UTF-8) the relation ``_lines`` (``_i``, ``line``)."""
-    lines = pa.table({"_i": pa.array(np.arange(len(texts), dtype=np.int64)), "line": texts})
-    connection.register("_lines", lines)
-
-
 def struct_spec(fields: Sequence[str], json_fields: Sequence[str] = ()) -> str:
     """DuckDB's ``from_json`` structure: scalars as the text they were sent as, JSON as JSON."""
     structure = {name: "VARCHAR" for name in fields} | {name: "JSON" for name in json_fields}
@@ -244,19 +224,20 @@ def _quoted(text: str) -> str:
 
 def parse_objects(
     connection: duckdb.DuckDBPyConnection,
+    texts: pa.Array,
     fields: Sequence[str],
     json_fields: Sequence[str] = (),
     derived: Mapping[str, str] | None = None,
-    returned: Sequence[str] | None = None,
 ) -> pa.Table:
-    """Each line of ``_lines`` (see :func:`register_lines`) parsed in one DuckDB pass into the
-    temporary table ``_parsed``; returns ``_i``, ``_problem`` and the ``returned`` columns.
+    """Each line of ``texts`` (strings, null where not UTF-8) parsed in one DuckDB pass.
 
-    ``_parsed`` has ``_i`` (the line's index), ``_problem`` (why the line cannot be read, else
-    null), each of ``fields`` as the text it was sent as (numbers and booleans as JSON writes them,
-    objects as JSON), each of ``json_fields`` as JSON text, and ``derived`` columns: SQL
-    expressions over those columns.
+    Returns one row per line, in line order: ``_i`` (the line's index), ``_problem`` (why the
+    line cannot be read, else null), each of ``fields`` as the text it was sent as (numbers
+    and booleans as JSON writes them, objects as JSON), each of ``json_fields`` as JSON text,
+    and ``derived`` columns: SQL expressions over those columns.
     """
+    lines = pa.table({"_i": pa.array(np.arange(len(texts), dtype=np.int64)), "line": texts})
+    connection.register("_lines", lines)
     spec = struct_spec(fields, json_fields)
     extra = "".join(f', {sql} as "{name}"' for name, sql in (derived or {}).items())
     fast = f"""
@@ -280,10 +261,15 @@ def parse_objects(
                unnest(case when _problem is null then from_json(line, {spec}) end)
         from read
     """
-    create = "create or replace temporary table _parsed as select *{extra} from ({query})"
+    query = "select *{extra} from ({query})"
     try:
-        connection.execute(create.format(extra=extra, query=fast))
-    except duckdb.InvalidInputException:  # a malformed line: check every line first
-        connection.execute(create.format(extra=extra, query=checked))
-    wanted = ", ".join(f'"{name}"' for name in ["_i", "_problem", *(returned or ())])
-    return connection.execute(f"select {wanted if returned else '*'} from _parsed").to_arrow_table()
+        try:
+            parsed = connection.execute(query.format(extra=extra, query=fast)).to_arrow_table()
+        except duckdb.InvalidInputException:  # a malformed line: check every line first
+            parsed = connection.execute(query.format(extra=extra, query=checked)).to_arrow_table()
+    finally:
+        connection.unregister("_lines")
+    order = parsed.column("_i").to_numpy()
+    if not np.array_equal(order, np.arange(len(texts))):  # DuckDB keeps it; never rely on it
+        parsed = parsed.take(np.argsort(order, kind="stable"))
+    return parsed

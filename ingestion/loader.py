@@ -88,27 +88,23 @@ def load_batch(
     run_id: str,
     source: str,
     table: RawTable,
-    rows: pa.Table | str,
+    rows: pa.Table,
     rejections: list[Rejection],
     read: int,
-    window: tuple[object, object] | None = None,
+    unique: bool = False,
 ) -> RunCounts:
     """Append the new versions in ``rows`` and keep ``rejections``; call in a transaction.
-
-    ``rows`` is an Arrow table, or a query the warehouse runs itself (rows parsed in its own
-    engine, see :func:`ingestion.lines.parsing_engine`) with the range of their update times
-    as ``window``; such a query returns each version once.
-    """
+    ``unique``: the caller vouches that ``rows`` holds each version once (else the first of
+    its copies is loaded)."""
     counts = RunCounts(read=read, rejected=len(rejections))
-    if isinstance(rows, str):
-        counts.loaded = _insert_new(warehouse, run_id, table, f"({rows})", window, False)
-    elif rows.num_rows:
+    if rows.num_rows:
         rows = rows.select(table.schema.names).cast(table.schema)
+        window = None
         if table.window_column:
             bounds = pc.min_max(rows.column(table.window_column))
             window = (bounds["min"].as_py(), bounds["max"].as_py())
         with warehouse.staged(rows, table.name) as staged:
-            counts.loaded = _insert_new(warehouse, run_id, table, staged, window, True)
+            counts.loaded = _insert_new(warehouse, run_id, table, staged, window, not unique)
     counts.duplicate = read - counts.rejected - counts.loaded
     ledger.reject(warehouse, run_id, source, rejections)
     return counts

@@ -33,7 +33,6 @@ first run, since they can never be read incrementally; use a query with
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import math
 import os
@@ -724,20 +723,12 @@ def _prepare(ctx: _Context, raw: list[tuple[object, ...]]) -> _Batch:
         if c.personal == "drop":
             continue
         if c.personal == "hash":
-            hashed = _keyed_hashes(ctx.key, [values[c.name][i] for i in kept])
+            hashed = ledger.keyed_hashes(ctx.key, [values[c.name][i] for i in kept])
             outputs[c.output] = pa.array(hashed, pa.string())
         else:
             outputs[c.name] = valid[c.name].to_arrow().cast(ARROW_TYPES[ctx.kinds[c.name]])
     rows = pa.table(outputs, schema=source.raw_table().schema)
     return _Batch(landed, rows, rejections, len(raw))
-
-
-def _keyed_hashes(key: bytes, values: list[object]) -> list[str | None]:
-    """:func:`ingestion.ledger.keyed_hash` of many values (the same digests, one-shot HMAC)."""
-    return [
-        None if v is None or v == "" else hmac.digest(key, str(v).encode(), "sha256").hex()[:32]
-        for v in values
-    ]
 
 
 def _record_key(source: SqlSource, row: tuple[object, ...], position: Mapping[str, int]) -> str:

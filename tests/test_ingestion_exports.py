@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+import hmac
 import json
 import shutil
 from pathlib import Path
@@ -261,3 +263,46 @@ def test_an_export_as_one_json_array_loads_like_json_lines(
         assert raw_rows(warehouse) == from_array
     assert (first.counts.read, first.counts.loaded) == (len(records), len(records))
     assert again.counts.read == 0  # the array is marked done
+
+
+def reference_hmac(value: str | None) -> str | None:
+    """HMAC-SHA256 as the standard library computes it (not our implementation)."""
+    if not value:
+        return None
+    return hmac.new(KEY.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def test_personal_data_becomes_the_keyed_hash_and_nothing_else_of_it_is_kept(
+    tmp_path: Path, small_sources: Path
+) -> None:
+    settings = settings_for(tmp_path, small_sources)
+    with session(settings) as warehouse:
+        ingest_all(settings, warehouse)
+        applicants = {
+            (code, at): key
+            for code, at, key in warehouse.fetch(
+                'select "MaHoSo", "NgayCapNhat", "MaChuHoSoAnDanh" from raw.procedures__dossiers'
+            )
+        }
+        handlers = {
+            (code, status, at): key
+            for code, status, at, key in warehouse.fetch(
+                "select record_key, status, occurred_at, handler_key from raw.procedures__events"
+            )
+        }
+        rows = warehouse.fetch("select * from raw.procedures__dossiers limit 2000")
+        stored = " ".join(str(value) for row in rows for value in row)
+    exports = small_sources / "procedures"
+    dossiers = [json.loads(line) for line in (exports / "dossiers.jsonl").open()]
+    events = [json.loads(line) for line in (exports / "events.jsonl").open()]
+    assert len(applicants) == len(dossiers) and len(handlers) == len(events)
+    for record in dossiers:
+        identity = record.get("SoGiayToChuHoSo") or record.get("ChuHoSo")
+        assert applicants[record["MaHoSo"], record["NgayCapNhat"]] == reference_hmac(identity)
+    for event in events:
+        key = (event["MaHoSo"], int(event["TrangThai"]), event["ThoiDiemXuLy"])
+        assert handlers[key] == reference_hmac(event.get("NguoiXuLy"))
+    # The applicant's name, phone, e-mail and identity number are gone from the raw layer.
+    for record in dossiers[:200]:
+        for field in ("ChuHoSo", "SoDienThoaiChuHoSo", "EmailChuHoSo", "SoGiayToChuHoSo"):
+            assert not record.get(field) or record[field] not in stored
