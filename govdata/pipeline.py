@@ -18,7 +18,7 @@ from typing import Any
 
 from govdata.dbt import BuildResult, run_dbt
 from govdata.settings import Settings
-from govdata.warehouse import Warehouse, publish_serving_copy, session
+from govdata.warehouse import Warehouse, one_thread_per_statement, publish_serving_copy, session
 from ingestion import landing, ledger
 from ingestion.documents import ensure_tables as ensure_document_tables
 from ingestion.documents import ingest_documents
@@ -111,7 +111,7 @@ def ingest(
     """
     # Landing files hold personal data: they are kept only for the configured retention.
     landing.prune(settings)
-    with session(settings) as warehouse:
+    with session(settings) as warehouse, one_thread_per_statement(warehouse):
         # Shared schemas first: two sessions creating the same schema at once would conflict.
         ledger.ensure_ops_schema(warehouse)
         ensure_document_tables(warehouse)

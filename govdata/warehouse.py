@@ -174,6 +174,22 @@ def _pyformat(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+@contextmanager
+def one_thread_per_statement(warehouse: Warehouse) -> Iterator[None]:
+    """Meanwhile DuckDB runs each statement on one thread. Ingestion runs its own stages side
+    by side, one per core; DuckDB spreading each statement over the cores as well only makes
+    them contend (a year of dossiers: 24 s -> 20 s; 30 days of documents: 10.3 s -> 9.3 s)."""
+    if not isinstance(warehouse, DuckDBWarehouse):  # PostgreSQL: a server process per session
+        yield
+        return
+    previous = warehouse.fetch("select current_setting('threads')")[0][0]
+    warehouse.execute("set threads = 1")
+    try:
+        yield
+    finally:
+        warehouse.execute(f"set threads = {int(previous)}")
+
+
 def connect(settings: Settings, read_only: bool = False) -> Warehouse:
     if settings.target == "postgres":
         ensure_postgres_database(settings.pg_url)

@@ -84,7 +84,7 @@ import pyarrow.compute as pc
 from isal import igzip, isal_zlib
 
 from govdata.settings import Settings
-from govdata.warehouse import Warehouse
+from govdata.warehouse import Warehouse, one_thread_per_statement
 from ingestion import compiled, landing, ledger
 from ingestion.contract import Contract, Field
 from ingestion.ledger import IngestResult, Rejection, RunCounts
@@ -1423,7 +1423,17 @@ def ingest_documents(
     on_day: Callable[[date, dict[str, RunCounts]], None] | None = None,
 ) -> list[IngestResult]:
     """Load the daily batches after each source's watermark; one result per source."""
-    run_id = run_id or ledger.new_run_id()
+    with one_thread_per_statement(warehouse):  # days are read and checked beside the loads
+        return _ingest_days(settings, warehouse, run_id or ledger.new_run_id(), agencies, on_day)
+
+
+def _ingest_days(
+    settings: Settings,
+    warehouse: Warehouse,
+    run_id: str,
+    agencies: Path | None,
+    on_day: Callable[[date, dict[str, RunCounts]], None] | None,
+) -> list[IngestResult]:
     started = time.monotonic()
     root = settings.documents_export_dir
     ensure_tables(warehouse)

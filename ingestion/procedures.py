@@ -43,7 +43,7 @@ import polars as pl
 import pyarrow as pa
 
 from govdata.settings import Settings
-from govdata.warehouse import DuckDBWarehouse, Warehouse
+from govdata.warehouse import Warehouse, one_thread_per_statement
 from ingestion import landing, ledger
 from ingestion.contract import TIMESTAMP_FORMAT, TIMESTAMP_PATTERN, Contract, Field
 from ingestion.ledger import IngestResult, Rejection, RunCounts
@@ -425,23 +425,8 @@ class Feed:
     checking: Callable[[], AbstractContextManager[Check]]
 
 
-# A feed runs its stages side by side, one per core (see _checked_ahead); DuckDB running each
-# statement on every core as well only makes them contend (a year of dossiers: 24 s → 20 s).
+# The check's own engine: one thread, as the warehouse's (see one_thread_per_statement).
 ONE_THREAD = {"threads": 1}
-
-
-@contextmanager
-def _one_thread_per_statement(warehouse: Warehouse) -> Iterator[None]:
-    """The warehouse runs each statement on one thread while a feed loads (DuckDB)."""
-    if not isinstance(warehouse, DuckDBWarehouse):
-        yield
-        return
-    previous = warehouse.fetch("select current_setting('threads')")[0][0]
-    warehouse.execute("set threads = 1")
-    try:
-        yield
-    finally:
-        warehouse.execute(f"set threads = {int(previous)}")
 
 
 def _checked_ahead(
@@ -520,7 +505,7 @@ def _ingest_pages(
             table = landing.lines_table(encoded, f"GET {path}")
             return landing.land(settings, feed.source, run_id, part, table)
 
-        with _one_thread_per_statement(warehouse), feed.checking() as check:
+        with one_thread_per_statement(warehouse), feed.checking() as check:
             checked = _checked_ahead(
                 pages, lambda page: check(pa.array(page[1], pa.large_binary()), None), land
             )
@@ -589,7 +574,7 @@ def _ingest_exports(
             table = landing.lines_table(block.lines, block.origin, block.numbers)
             return landing.land(settings, feed.source, run_id, item.part, table)
 
-        with _one_thread_per_statement(warehouse), feed.checking() as check:
+        with one_thread_per_statement(warehouse), feed.checking() as check:
             checked = _checked_ahead(
                 _export_blocks(files, progress),
                 lambda item: check(item.block.lines, item.block.location),
