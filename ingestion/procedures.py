@@ -479,6 +479,30 @@ def _run(
     return result
 
 
+def _load_in_order(
+    warehouse: Warehouse,
+    run_id: str,
+    feed: Feed,
+    result: IngestResult,
+    parts: Iterable[Part],
+    lines_of: Callable[[Part], tuple[pa.Array, Callable[[int], str] | None]],
+    land: Callable[[Part], object],
+    watermark_after: Callable[[Part, Batch], str | None],
+    on_page: Callable[[RunCounts], None] | None,
+) -> None:
+    """Check the parts ahead (see :func:`_checked_ahead`) and commit each in order with the
+    watermark it leaves the source at."""
+    with one_thread_per_statement(warehouse), feed.checking() as check:
+        checked = _checked_ahead(parts, lambda part: check(*lines_of(part)), land)
+        with closing(checked):  # the parts ahead are done with before the check closes
+            for part, batch in checked:
+                watermark = watermark_after(part, batch)
+                counts = _commit(warehouse, run_id, feed.source, feed.table, batch, watermark)
+                result.counts.add(counts)
+                if on_page:
+                    on_page(counts)
+
+
 def _ingest_pages(
     settings: Settings,
     warehouse: Warehouse,
@@ -505,19 +529,17 @@ def _ingest_pages(
             table = landing.lines_table(encoded, f"GET {path}")
             return landing.land(settings, feed.source, run_id, part, table)
 
-        with one_thread_per_statement(warehouse), feed.checking() as check:
-            checked = _checked_ahead(
-                pages, lambda page: check(pa.array(page[1], pa.large_binary()), None), land
-            )
-            with closing(checked):  # the pages ahead are done with before the check closes
-                for _, batch in checked:
-                    newest = batch.stamps.max() if len(batch.stamps) else None
-                    if newest is not None and (mark is None or str(newest) > mark):
-                        mark = str(newest)
-                    counts = _commit(warehouse, run_id, feed.source, feed.table, batch, mark)
-                    result.counts.add(counts)
-                    if on_page:
-                        on_page(counts)
+        def after(_: object, batch: Batch) -> str | None:
+            nonlocal mark
+            newest = batch.stamps.max() if len(batch.stamps) else None
+            if newest is not None and (mark is None or str(newest) > mark):
+                mark = str(newest)
+            return mark
+
+        _load_in_order(
+            warehouse, run_id, feed, result, pages,
+            lambda page: (pa.array(page[1], pa.large_binary()), None), land, after, on_page,
+        )  # fmt: skip
         return mark
 
     return _run(warehouse, feed.source, run_id, watermark, read)
@@ -574,21 +596,15 @@ def _ingest_exports(
             table = landing.lines_table(block.lines, block.origin, block.numbers)
             return landing.land(settings, feed.source, run_id, item.part, table)
 
-        with one_thread_per_statement(warehouse), feed.checking() as check:
-            checked = _checked_ahead(
-                _export_blocks(files, progress),
-                lambda item: check(item.block.lines, item.block.location),
-                land,
-            )
-            with closing(checked):  # the blocks ahead are done with before the check closes
-                for item, batch in checked:
-                    block = item.block
-                    progress.advance(item.name, item.head, block.end, block.next_line)
-                    counts = _commit(warehouse, run_id, feed.source, feed.table, batch,
-                                     progress.dumps())  # fmt: skip
-                    result.counts.add(counts)
-                    if on_page:
-                        on_page(counts)
+        def after(item: _ExportBlock, _: Batch) -> str:
+            block = item.block
+            progress.advance(item.name, item.head, block.end, block.next_line)
+            return progress.dumps()
+
+        _load_in_order(
+            warehouse, run_id, feed, result, _export_blocks(files, progress),
+            lambda item: (item.block.lines, item.block.location), land, after, on_page,
+        )  # fmt: skip
         return progress.dumps() if progress.files else None
 
     return _run(warehouse, feed.source, run_id, watermark, read)
