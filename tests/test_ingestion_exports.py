@@ -68,22 +68,33 @@ def test_split_lines_skips_blank_lines_and_line_ends() -> None:
     assert numbers.tolist() == [10, 12, 14, 16]
 
 
-def test_blocks_cover_the_file_whole_lines_only(tmp_path: Path) -> None:
+@pytest.mark.parametrize("read_bytes", [100, 64 * 2**10])  # lines across reads, or not
+def test_blocks_cover_the_file_whole_lines_only(
+    tmp_path: Path, read_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lines_module, "READ_BYTES", read_bytes)
     records = [json.dumps({"n": n, "pad": "x" * (n % 37)}).encode() for n in range(500)]
+    records[100:102] = [b"", b"  "]  # blank lines count as lines but are no records
     for name, opener in (("plain.jsonl", open), ("packed.jsonl.gz", gzip.open)):
         path = tmp_path / name
         with opener(path, "wb") as handle:  # type: ignore[operator]
             handle.write(b"\n".join(records))  # no line end after the last line
-        blocks = list(read_blocks(path, name, block_bytes=1000))
-        assert len(blocks) > 5
-        assert [line for b in blocks for line in b.lines.to_pylist()] == records
-        assert [int(n) for b in blocks for n in b.numbers] == list(range(1, 501))
+        blocks = list(read_blocks(path, name, block_lines=30))
+        assert [len(b) for b in blocks] == [30, 30, 30, 28] + [30] * 12 + [20]
+        assert blocks[-1].end == len(b"\n".join(records))
+        assert [line for b in blocks for line in b.lines.to_pylist()] == [
+            r for r in records if r.strip()
+        ]
+        assert [int(n) for b in blocks for n in b.numbers] == [
+            n for n in range(1, 501) if n not in (101, 102)
+        ]
         # Resuming after the third block reads exactly the rest.
         third = blocks[2]
-        rest = list(read_blocks(path, name, third.end, third.next_line, block_bytes=1000))
-        assert [line for b in rest for line in b.lines.to_pylist()] == records[
-            int(third.numbers[-1]) :
+        rest = list(read_blocks(path, name, third.end, third.next_line, block_lines=30))
+        assert [line for b in rest for line in b.lines.to_pylist()] == [
+            r for r in records[90:] if r.strip()
         ]
+        assert rest[0].numbers[0] == 91
 
 
 @pytest.mark.parametrize("target", ["duckdb", "postgres"])
@@ -115,7 +126,7 @@ def test_exports_load_the_same_rows_as_the_api(
 
 
 def test_every_fault_of_a_faulty_export_is_rejected_and_nothing_good_is_lost(
-    tmp_path: Path, small_sources: Path
+    tmp_path: Path, small_sources: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from conftest import SMALL_WINDOW
     from test_ingestion import FITTING_REASONS
@@ -133,15 +144,10 @@ def test_every_fault_of_a_faulty_export_is_rejected_and_nothing_good_is_lost(
     # As over the API, but a line that is not UTF-8 arrives as such, not as a JSON string.
     fitting = FITTING_REASONS | {"wrong_encoding": ("not valid UTF-8",)}
     settings = settings_for(tmp_path / "home", faulty)
-    lines_module.BLOCK_BYTES = 50_000  # many blocks, faults in most of them
-    try:
-        with session(settings) as warehouse:
-            results = {r.source: r.counts for r in ingest_all(settings, warehouse)}
-            rejected = warehouse.fetch(
-                "select source, record_key, reason from ops.rejected_records"
-            )
-    finally:
-        lines_module.BLOCK_BYTES = 64 * 2**20
+    monkeypatch.setattr(lines_module, "BLOCK_LINES", 60)  # many blocks, faults in most of them
+    with session(settings) as warehouse:
+        results = {r.source: r.counts for r in ingest_all(settings, warehouse)}
+        rejected = warehouse.fetch("select source, record_key, reason from ops.rejected_records")
     for source, export, clean_file in (
         ("procedures.dossiers", EXPORT_SOURCE, "dossiers.jsonl"),
         ("procedures.events", EVENTS_EXPORT_SOURCE, "events.jsonl"),
@@ -170,7 +176,11 @@ class Killed(RuntimeError):
 
 @pytest.mark.parametrize("target", ["duckdb", "postgres"])
 def test_a_killed_export_run_resumes_mid_file(
-    target: str, tmp_path: Path, small_sources: Path, request: pytest.FixtureRequest
+    target: str,
+    tmp_path: Path,
+    small_sources: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pg = request.getfixturevalue("pg_url") if target == "postgres" else None
     sources = tmp_path / "sources"
@@ -183,24 +193,21 @@ def test_a_killed_export_run_resumes_mid_file(
         if blocks["n"] == 3:
             raise Killed
 
-    lines_module.BLOCK_BYTES = 200_000
-    try:
-        with session(settings) as warehouse:
-            ingest_reference_exports(settings, warehouse)
-            with pytest.raises(Killed):
-                ingest_dossier_exports(settings, warehouse, on_page=die_after_three)
-            resumed = ingest_dossier_exports(settings, warehouse)
-            ingest_event_exports(settings, warehouse)
-            # The export grows: the next run reads only the appended lines.
-            path = sources / "procedures" / "dossiers.jsonl"
-            first_line = path.read_text().splitlines()[0]
-            extra = json.loads(first_line) | {"NgayCapNhat": "20250831235959"}
-            with path.open("a") as handle:
-                handle.write(json.dumps(extra, ensure_ascii=False) + "\n")
-            grown = ingest_dossier_exports(settings, warehouse)
-            interrupted = raw_rows(warehouse)
-    finally:
-        lines_module.BLOCK_BYTES = 64 * 2**20
+    monkeypatch.setattr(lines_module, "BLOCK_LINES", 200)
+    with session(settings) as warehouse:
+        ingest_reference_exports(settings, warehouse)
+        with pytest.raises(Killed):
+            ingest_dossier_exports(settings, warehouse, on_page=die_after_three)
+        resumed = ingest_dossier_exports(settings, warehouse)
+        ingest_event_exports(settings, warehouse)
+        # The export grows: the next run reads only the appended lines.
+        path = sources / "procedures" / "dossiers.jsonl"
+        first_line = path.read_text().splitlines()[0]
+        extra = json.loads(first_line) | {"NgayCapNhat": "20250831235959"}
+        with path.open("a") as handle:
+            handle.write(json.dumps(extra, ensure_ascii=False) + "\n")
+        grown = ingest_dossier_exports(settings, warehouse)
+        interrupted = raw_rows(warehouse)
     total = len(path.read_text().splitlines())
     assert 0 < resumed.counts.read < total - 1  # resumed mid-file, not from the start
     assert (grown.counts.read, grown.counts.loaded) == (1, 1)
