@@ -12,9 +12,11 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import polars as pl
+import pyarrow as pa
 
 TIMESTAMP_PATTERN = r"^\d{14}$"  # the national portal's yyyyMMddHHmmss
 TIMESTAMP_FORMAT = "%Y%m%d%H%M%S"
+TEXT = pa.string()
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,9 @@ class Field:
     personal: bool = False  # never goes past ingestion
     json: bool = False  # a nested value, kept as JSON text
     derived: str | None = None  # computed from the record (SQL over its fields), checked only
+    # What the raw layer keeps once the field passed its checks (text as it arrived, unless a
+    # code list or a true/false makes a typed value lossless and cheaper to store).
+    raw_type: pa.DataType = TEXT
     description: str = ""
 
     @property
@@ -68,6 +73,12 @@ class Contract:
     def stored_fields(self) -> tuple[str, ...]:
         """What reaches the raw layer: every field but personal and derived ones."""
         return tuple(f.name for f in self.fields if not f.personal and not f.derived)
+
+    @property
+    def raw_schema(self) -> pa.Schema:
+        """The stored fields as the raw layer types them."""
+        return pa.schema([(f.name, f.raw_type) for f in self.fields
+                          if not f.personal and not f.derived])  # fmt: skip
 
     def checks(self, codes: Mapping[str, Collection[str]]) -> list[tuple[pl.Expr, str]]:
         """(condition that flags a bad row, reason) pairs, in the order they are reported."""

@@ -71,11 +71,13 @@ AGENCY_FIELDS = ("MaDinhDanh", "TenCoQuan", "LoaiCoQuan", "MaDonViHanhChinh", "M
 MAX_FEE_VND = 10**10  # no procedure fee comes near ten billion dong
 LARGEST_FEE = "DanhSachLePhi.SoTien"  # derived: the largest fee of the dossier
 STAMP = {"pattern": TIMESTAMP_PATTERN, "timestamp_format": TIMESTAMP_FORMAT}
-BOOLEAN = {"allowed": ["true", "false"]}
+BOOLEAN = {"allowed": ["true", "false"], "raw_type": pa.bool_()}
+CODE = {"raw_type": pa.int32()}  # small integer codes, checked against their list
 APPLICANT_KEY = "MaChuHoSoAnDanh"  # keyed hash of the applicant's identity number (else name)
 
 # The national portal's sync payload (DongBoHoSoMC), as the connector accepts it. Scalars are
-# checked as the text they arrived as; nested lists are kept as JSON.
+# checked as the text they arrived as and kept so, but for codes and booleans, typed once
+# checked; nested lists are kept as JSON.
 DOSSIER_CONTRACT = Contract(
     source=SOURCE,
     fields=(
@@ -87,13 +89,14 @@ DOSSIER_CONTRACT = Contract(
         Field("SoDienThoaiChuHoSo", personal=True),
         Field("EmailChuHoSo", personal=True),
         Field("SoGiayToChuHoSo", personal=True, description="Applicant's identity number"),
-        Field("LoaiDoiTuong", allowed=["1", "2"], description="1 citizen, 2 business"),
+        Field("LoaiDoiTuong", allowed=["1", "2"], **CODE, description="1 citizen, 2 business"),
         Field("NgayTiepNhan", required=True, **STAMP, description="Received"),
         Field("NgayHenTra", **STAMP, description="Due"),
         Field("NgayKetThucXuLy", **STAMP, description="Processing ended"),
         Field("NgayTra", **STAMP, description="Result returned"),
-        Field("TrangThaiHoSo", required=True, allowed=[str(n) for n in range(1, 11)]),
-        Field("KenhThucHien", allowed=["1", "2", "3"], description="1 in person, 2 online, 3 post"),
+        Field("TrangThaiHoSo", required=True, allowed=[str(n) for n in range(1, 11)], **CODE),
+        Field("KenhThucHien", allowed=["1", "2", "3"], **CODE,
+              description="1 in person, 2 online, 3 post"),
         Field("DonViXuLy", required=True, codes="agencies", description="Processing agency"),
         Field("DuocThanhToanTrucTuyen", **BOOLEAN, description="Paid online"),
         Field("HoSoCoThanhPhanSoHoa", **BOOLEAN, description="Has digitised inputs"),
@@ -120,10 +123,7 @@ DOSSIER_CONTRACT = Contract(
 PERSONAL_FIELDS = DOSSIER_CONTRACT.personal_fields
 DOSSIERS_TABLE = RawTable(
     RAW_TABLE,
-    pa.schema(
-        [(name, pa.string()) for name in DOSSIER_CONTRACT.stored_fields]
-        + [(APPLICANT_KEY, pa.string())]
-    ),
+    DOSSIER_CONTRACT.raw_schema.append(pa.field(APPLICANT_KEY, pa.string())),
     natural_key=("MaHoSo",),
     updated="NgayCapNhat",
     json_columns=DOSSIER_CONTRACT.json_fields,
