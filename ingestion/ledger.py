@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 import orjson
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from govdata.warehouse import Warehouse
 
@@ -200,37 +202,46 @@ def keyed_hash(key: bytes, value: object) -> str | None:
     return keyed_hashes(key, (value,))[0]
 
 
+_UNKNOWN: Any = object()  # not hashed yet
+
+
 class Pseudonyms:
     """Keyed hashes of a run's personal values, each distinct value hashed once.
 
-    The threads of a run may share one: two threads hashing the same value at once store the
-    same digest, so the cache needs no lock. It is emptied when it reaches ``capacity`` values,
-    which bounds its memory (about 200 bytes a value).
+    The threads of a run share one (its checks run side by side). It remembers values across
+    batches, for staff and signers who recur daily, and is emptied when it reaches
+    ``capacity`` values, which bounds its memory (about 200 bytes a value). With no capacity
+    it remembers nothing: each batch's distinct values are hashed once.
     """
 
     def __init__(self, key: bytes, capacity: int = 500_000) -> None:
         self.key = key
         self.capacity = capacity
         self.known: dict[str, str | None] = {}
+        self._lock = threading.Lock()
 
     def of(self, values: pl.Series) -> pl.Series:
         """The keyed hash of each value (text), null where it is null or empty."""
-        distinct = values.drop_nulls().unique().to_list()
+        # Each distinct value once: a dossier's versions repeat its applicant.
+        encoded = pc.dictionary_encode(values.to_arrow())
+        distinct = encoded.dictionary.to_pylist()
+        hashes = self._remembered(distinct) if self.capacity else keyed_hashes(self.key, distinct)
+        looked_up = pc.take(pa.array(hashes, pa.string()), encoded.indices)
+        return pl.Series(values.name, looked_up, pl.String)
+
+    def _remembered(self, distinct: list[str]) -> list[str | None]:
         known = self.known
-        if len(known) + len(distinct) > self.capacity:
-            known.clear()
-        new = [value for value in distinct if value not in known]
-        known.update(zip(new, keyed_hashes(self.key, new), strict=True))
-        mapping = pl.DataFrame(
-            {"value": distinct, "hash": [known[value] for value in distinct]},
-            schema={"value": values.dtype, "hash": pl.String},
-        )
-        looked_up = (
-            values.rename("value")
-            .to_frame()
-            .join(mapping, on="value", how="left", maintain_order="left")
-        )
-        return looked_up["hash"].alias(values.name)
+        with self._lock:  # another thread may empty it meanwhile
+            if len(known) + len(distinct) > self.capacity:
+                known.clear()
+            hashes = [known.get(value, _UNKNOWN) for value in distinct]
+        unknown = [i for i, digest in enumerate(hashes) if digest is _UNKNOWN]
+        fresh = [distinct[i] for i in unknown]
+        for i, digest in zip(unknown, keyed_hashes(self.key, fresh), strict=True):
+            hashes[i] = digest
+        with self._lock:
+            known.update((distinct[i], hashes[i]) for i in unknown)
+        return hashes
 
     def replace(self, frame: pl.DataFrame, name: str, target: str) -> pl.DataFrame:
         """``frame`` with its column ``name`` replaced by the hashes, called ``target``."""

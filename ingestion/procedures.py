@@ -18,14 +18,15 @@ lists from the system's own catalogue and agency directory), stripped of persona
 applicant and the staff become keyed hashes) and loaded with its rejections, counts and
 watermark in one transaction, so a run killed midway resumes where it stopped and loses
 nothing. Both transports load the same raw tables with the same rows. Reading and landing,
-checking, and loading run side by side on consecutive pages or blocks (:func:`_checked_ahead`);
-the commits stay in order.
+checking (two at a time), and loading run side by side on consecutive pages or blocks
+(:func:`_checked_ahead`); the commits stay in order.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -33,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import duckdb
 import httpx
@@ -130,6 +131,7 @@ DOSSIERS_TABLE = RawTable(
 )
 
 Part = TypeVar("Part")
+Resource = TypeVar("Resource")
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -427,17 +429,47 @@ class Feed:
 
 # The check's own engine: one thread, as the warehouse's (see one_thread_per_statement).
 ONE_THREAD = {"threads": 1}
+# Parts checked at once. With the thread reading ahead and the one loading, two checks keep
+# two cores busy whichever stage is the slowest (the parse, for dossiers).
+CHECKERS = 2
+
+
+class _PerThread(Generic[Resource]):
+    """A resource for each thread that uses one (a DuckDB connection serves one thread at a
+    time), all closed together."""
+
+    def __init__(self, open_: Callable[[], Resource], close: Callable[[Resource], object]) -> None:
+        self._open, self._close = open_, close
+        self._mine = threading.local()
+        self._opened: list[Resource] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> Resource:
+        resource: Resource | None = getattr(self._mine, "resource", None)
+        if resource is None:
+            resource = self._mine.resource = self._open()
+            with self._lock:
+                self._opened.append(resource)
+        return resource
+
+    def close(self) -> None:
+        for resource in self._opened:
+            self._close(resource)
+
+
+def _engines() -> _PerThread[duckdb.DuckDBPyConnection]:
+    return _PerThread(lambda: duckdb.connect(config=ONE_THREAD), lambda engine: engine.close())
 
 
 def _checked_ahead(
     parts: Iterable[Part], check: Callable[[Part], Batch], land: Callable[[Part], object]
 ) -> Iterator[tuple[Part, Batch]]:
-    """Each part, landed, with its checked batch, in order. Three stages run side by side:
-    while the caller loads and commits one part, the next is checked (parsed in DuckDB,
-    validated in polars) and the one after is read and landed."""
+    """Each part, landed, with its checked batch, in order. The stages run side by side:
+    while the caller loads and commits one part, the next ones are checked (parsed in DuckDB,
+    validated in polars), ``CHECKERS`` at a time, and the one after is read and landed."""
     with (
         ThreadPoolExecutor(1, thread_name_prefix="reading") as reading,
-        ThreadPoolExecutor(1, thread_name_prefix="checks") as checks,
+        ThreadPoolExecutor(CHECKERS, thread_name_prefix="checks") as checks,
     ):
         remaining = iter(parts)
 
@@ -452,7 +484,7 @@ def _checked_ahead(
         while (read := upcoming.result()) is not None:
             upcoming = reading.submit(read_and_land)
             ahead.append((read[0], checks.submit(check, read[0])))
-            if len(ahead) > 1:
+            if len(ahead) > CHECKERS:
                 part, checked = ahead.popleft()
                 yield part, checked.result()
         for part, checked in ahead:
@@ -630,9 +662,13 @@ def _dossier_feed(source: str, code_lists: Callable[[], CodeLists], key: bytes) 
     @contextmanager
     def checking() -> Iterator[Check]:
         codes = code_lists()
-        pseudonyms = ledger.Pseudonyms(key)
-        with duckdb.connect(config=ONE_THREAD) as engine:
-            yield lambda lines, located: check_dossiers(engine, lines, codes, pseudonyms, located)
+        # An applicant seldom recurs beyond a dossier's versions in one block: remembering
+        # a year of them would cost more than hashing them again.
+        pseudonyms = ledger.Pseudonyms(key, capacity=0)
+        with closing(_engines()) as engines:
+            yield lambda lines, located: check_dossiers(
+                engines.get(), lines, codes, pseudonyms, located
+            )
 
     return Feed(source, DOSSIERS_TABLE, checking)
 
@@ -641,15 +677,15 @@ def _event_feed(source: str, warehouse: Warehouse, key: bytes) -> Feed:
     @contextmanager
     def checking() -> Iterator[Check]:
         pseudonyms = ledger.Pseudonyms(key)
-        # The checks run beside the loads: they read the receptions on a connection of their own.
-        reader = warehouse.sibling()
-        try:
-            with duckdb.connect(config=ONE_THREAD) as engine:
-                yield lambda lines, located: check_events(
-                    engine, lines, lambda codes: receptions(reader, codes), pseudonyms, located
-                )
-        finally:
-            reader.close()
+        # The checks run beside the loads: they read the receptions on connections of their own.
+        with (
+            closing(_engines()) as engines,
+            closing(_PerThread(warehouse.sibling, lambda reader: reader.close())) as readers,
+        ):
+            yield lambda lines, located: check_events(
+                engines.get(), lines, lambda codes: receptions(readers.get(), codes), pseudonyms,
+                located,
+            )  # fmt: skip
 
     return Feed(source, EVENTS_TABLE, checking)
 

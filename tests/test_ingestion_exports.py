@@ -7,12 +7,15 @@ import hashlib
 import hmac
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from govdata.settings import Settings
 from govdata.warehouse import Warehouse, session
+from ingestion import ledger
 from ingestion import lines as lines_module
 from ingestion.lines import FileProgress, read_blocks, split_lines
 from ingestion.procedures import (
@@ -313,3 +316,17 @@ def test_personal_data_becomes_the_keyed_hash_and_nothing_else_of_it_is_kept(
     for record in dossiers[:200]:
         for field in ("ChuHoSo", "SoDienThoaiChuHoSo", "EmailChuHoSo", "SoGiayToChuHoSo"):
             assert not record.get(field) or record[field] not in stored
+
+
+@pytest.mark.parametrize("capacity", [30_000, 0])  # a cache emptied meanwhile, or none
+def test_pseudonyms_shared_by_threads_give_each_value_its_keyed_hash(capacity: int) -> None:
+    # The checks of consecutive blocks share one.
+    pseudonyms = ledger.Pseudonyms(KEY.encode(), capacity=capacity)
+    batches = [
+        pl.Series("v", [f"{(n * 7_919 + k) % 100_000:012d}" for k in range(20_000)] + [None, ""])
+        for n in range(24)
+    ]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda batch: pseudonyms.of(batch).to_list(), batches))
+    for batch, hashes in zip(batches, results, strict=True):
+        assert hashes == ledger.keyed_hashes(KEY.encode(), batch.to_list())
