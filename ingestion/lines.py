@@ -35,6 +35,10 @@ from isal import igzip
 ROW_GROUP_ROWS = 122_880
 BLOCK_LINES = 2 * ROW_GROUP_ROWS  # ~230 MB of dossier versions
 READ_BYTES = 16 * 2**20  # read a few MiB at a time: a block is cut at its last line's end
+# Parsed lines come back from DuckDB in Arrow batches of this many rows: a batch's buffers
+# stay small enough for the allocator to reuse, where a block's whole columns were mapped and
+# faulted in afresh (a year of dossiers: ~15 % fewer page faults, ~2 s less system time).
+ARROW_BATCH_ROWS = ROW_GROUP_ROWS
 HEAD_BYTES = 4096  # a file's fingerprint: its first bytes
 
 NOT_UTF8 = "not valid UTF-8 (the export's encoding); payload kept decoded as Windows-1258"
@@ -308,12 +312,16 @@ def parse_objects(
                unnest(case when _problem is null then from_json(line, {spec}) end)
         from read
     """
-    query = "select *{extra} from ({query})"
+
+    def run(lines_query: str) -> pa.Table:
+        query = f"select *{extra} from ({lines_query})"
+        return connection.execute(query).to_arrow_table(ARROW_BATCH_ROWS)
+
     try:
         try:
-            parsed = connection.execute(query.format(extra=extra, query=fast)).to_arrow_table()
+            parsed = run(fast)
         except duckdb.InvalidInputException:  # a malformed line: check every line first
-            parsed = connection.execute(query.format(extra=extra, query=checked)).to_arrow_table()
+            parsed = run(checked)
     finally:
         connection.unregister("_lines")
     order = parsed.column("_i").to_numpy()
