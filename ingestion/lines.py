@@ -294,7 +294,9 @@ def parse_objects(
     fast = f"""
         select _i,
                case when line is null then {_quoted(NOT_UTF8)}
-                    when not starts_with(ltrim(line), '{{') then {_quoted(NOT_OBJECT)}
+                    -- ltrim copies the line: only for the rare line not starting with {{
+                    when not starts_with(line, '{{') and not starts_with(ltrim(line), '{{')
+                         then {_quoted(NOT_OBJECT)}
                end as _problem,
                unnest(from_json(line, {spec}))
         from _lines
