@@ -37,7 +37,8 @@ BLOCK_LINES = 2 * ROW_GROUP_ROWS  # ~230 MB of dossier versions
 READ_BYTES = 16 * 2**20  # read a few MiB at a time: a block is cut at its last line's end
 # Parsed lines come back from DuckDB in Arrow batches of this many rows: a batch's buffers
 # stay small enough for the allocator to reuse, where a block's whole columns were mapped and
-# faulted in afresh (a year of dossiers: ~15 % fewer page faults, ~2 s less system time).
+# faulted in afresh (a year of dossiers: page faults 1.07/0.96 M -> 0.88/0.90 M, system time
+# 7.9/5.6 -> 5.4/4.7 s, alternated twice).
 ARROW_BATCH_ROWS = ROW_GROUP_ROWS
 HEAD_BYTES = 4096  # a file's fingerprint: its first bytes
 
