@@ -70,15 +70,15 @@ class Contract:
         return {f.name: f.derived for f in self.fields if f.derived}
 
     @property
-    def stored_fields(self) -> tuple[str, ...]:
-        """What reaches the raw layer: every field but personal and derived ones."""
-        return tuple(f.name for f in self.fields if not f.personal and not f.derived)
-
-    @property
     def raw_schema(self) -> pa.Schema:
-        """The stored fields as the raw layer types them."""
+        """What reaches the raw layer, as it types it: every field but personal and derived
+        ones."""
         return pa.schema([(f.name, f.raw_type) for f in self.fields
                           if not f.personal and not f.derived])  # fmt: skip
+
+    @property
+    def stored_fields(self) -> tuple[str, ...]:
+        return tuple(self.raw_schema.names)
 
     def checks(self, codes: Mapping[str, Collection[str]]) -> list[tuple[pl.Expr, str]]:
         """(condition that flags a bad row, reason) pairs, in the order they are reported."""

@@ -793,9 +793,7 @@ def _snapshot_split(records: list[object], contract: Contract) -> tuple[pa.Table
     names = list(contract.stored_fields)
     problems += list(rejected.select("_i", "_reason", names[0]).iter_rows())
     rows = valid.select(pl.when(pl.col(n) != "").then(pl.col(n)).alias(n) for n in names)
-    return rows.to_arrow().cast(pa.schema([(n, pa.string()) for n in names])), _rejections(
-        lines, None, problems
-    )
+    return rows.to_arrow().cast(contract.raw_schema), _rejections(lines, None, problems)
 
 
 def _replace_snapshot(
