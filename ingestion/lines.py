@@ -31,7 +31,7 @@ from isal import igzip
 # A block is a whole number of DuckDB row groups (122,880 rows), so that each commit of a
 # clean block adds full row groups. Blocks cut by size left a part-filled row group at every
 # commit, which DuckDB's checkpoint then rewrote: a scale-1 year of dossiers took 41 s of CPU
-# and a 233 MB warehouse instead of 28 s and 119 MB (bench/README.md).
+# and a 233 MB warehouse instead of 28-34 s and 119 MB (bench/README.md).
 ROW_GROUP_ROWS = 122_880
 BLOCK_LINES = 2 * ROW_GROUP_ROWS  # ~230 MB of dossier versions
 READ_BYTES = 16 * 2**20  # read a few MiB at a time: a block is cut at its last line's end
