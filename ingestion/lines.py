@@ -127,7 +127,7 @@ def split_lines(
     whole = pa.Array.from_buffers(
         pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), values]
     )
-    lines = pc.binary_slice(whole, 0, -1)
+    lines = pc.binary_slice(whole, 0, -1, memory_pool=BLOCK_POOL)
     numbers = np.arange(first_line, first_line + len(offsets) - 1, dtype=np.int64)
     lengths = np.diff(offsets) - 1
     carriage = (lengths > 0) & (buffer[np.maximum(offsets[1:] - 2, 0)] == 13)
@@ -158,11 +158,29 @@ def head_fingerprint(path: Path) -> str:
         return hashlib.sha256(handle.read(HEAD_BYTES)).hexdigest()[:16]
 
 
+# Freed block memory is kept this long for the next blocks (jemalloc's decay).
+BLOCK_MEMORY_DECAY_MS = 5000
+
+
+def _block_pool() -> pa.MemoryPool:
+    """Where blocks live: Arrow's jemalloc pool, which keeps the pages of freed blocks for the
+    next ones. With the default pool (mimalloc) every block's ~460 MB (read, then its lines)
+    was faulted in and zeroed afresh: a year of dossiers took 20.2-21.5 s of CPU instead of
+    18.5-19.8 s (bench/README.md). The default pool where pyarrow has no jemalloc."""
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return pa.default_memory_pool()
+    pa.jemalloc_set_decay_ms(BLOCK_MEMORY_DECAY_MS)
+    return pool
+
+
+BLOCK_POOL = _block_pool()
+
+
 def _allocate(size: int, start: pa.Buffer | None = None) -> pa.Buffer:
-    """A buffer of ``size`` bytes from Arrow's memory pool, beginning with ``start``. The pool
-    keeps freed memory for the next block: a fresh 230 MB ``bytes`` each block made the kernel
-    fault in and zero every page again."""
-    buffer = pa.allocate_buffer(size)
+    """A buffer of ``size`` bytes from the blocks' pool, beginning with ``start``."""
+    buffer = pa.allocate_buffer(size, memory_pool=BLOCK_POOL)
     if start is not None and start.size:
         with memoryview(buffer).cast("B") as view:
             view[: start.size] = memoryview(start).cast("B")
