@@ -17,6 +17,7 @@ import pyarrow as pa
 TIMESTAMP_PATTERN = r"^\d{14}$"  # the national portal's yyyyMMddHHmmss
 TIMESTAMP_FORMAT = "%Y%m%d%H%M%S"
 TEXT = pa.string()
+TIMESTAMP = pa.timestamp("us")  # local time, as the source wrote it (no zone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,8 @@ class Field:
     json: bool = False  # a nested value, kept as JSON text
     derived: str | None = None  # computed from the record (SQL over its fields), checked only
     # What the raw layer keeps once the field passed its checks (text as it arrived, unless a
-    # code list or a true/false makes a typed value lossless and cheaper to store).
+    # code list, a true/false or a timestamp makes a typed value lossless and cheaper to
+    # store). A timestamp is read with its ``timestamp_format``.
     raw_type: pa.DataType = TEXT
     description: str = ""
 
@@ -79,6 +81,14 @@ class Contract:
     @property
     def stored_fields(self) -> tuple[str, ...]:
         return tuple(self.raw_schema.names)
+
+    def timestamps(self, frame: pl.DataFrame) -> dict[str, pl.Series]:
+        """The fields the raw layer keeps as timestamps, read from ``frame``'s checked text."""
+        return {
+            f.name: frame[f.name].str.strptime(pl.Datetime("us"), f.timestamp_format, strict=False)
+            for f in self.fields
+            if f.raw_type == TIMESTAMP and f.timestamp_format
+        }
 
     def checks(self, codes: Mapping[str, Collection[str]]) -> list[tuple[pl.Expr, str]]:
         """(condition that flags a bad row, reason) pairs, in the order they are reported."""

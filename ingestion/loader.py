@@ -30,6 +30,13 @@ SQL_TYPES = {
     pa.timestamp("us"): "timestamp",
 }
 
+# information_schema's names for those types, where they differ (PostgreSQL, DuckDB).
+_TYPE_NAMES = {
+    "character varying": "varchar",
+    "timestamp without time zone": "timestamp",
+    "double": "double precision",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class RawTable:
@@ -61,15 +68,22 @@ class RawTable:
         columns = ", ".join(f'"{f.name}" {self._type(f, warehouse.dialect)}' for f in self.schema)
         warehouse.execute("create schema if not exists raw")
         schema, name = self.name.split(".")
-        existing = [row[0] for row in warehouse.fetch(
-            "select column_name from information_schema.columns where table_schema = ? "
-            "and table_name = ? order by ordinal_position", [schema, name])]  # fmt: skip
-        expected = [*self.schema.names, "_run_id", "_loaded_at"]
+        described = warehouse.fetch(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, name],
+        )
+        existing = [
+            (column, _TYPE_NAMES.get(kind.lower(), kind.lower())) for column, kind in described
+        ]
+        expected = [(f.name, self._type(f, warehouse.dialect)) for f in self.schema]
+        expected += [("_run_id", "varchar"), ("_loaded_at", "timestamp")]
         if existing and existing != expected:
+            found = ", ".join(f"{column} {kind}" for column, kind in existing)
             raise RuntimeError(
-                f"{self.name} was created by an earlier version with other columns "
-                f"({', '.join(existing)}); move it aside or start from an empty warehouse "
-                "(`make clean` for the demo) and ingest again"
+                f"{self.name} was created by an earlier version with other columns or types "
+                f"({found}); move it aside or start from an empty warehouse (`make clean` for "
+                "the demo) and ingest again"
             )
         warehouse.execute(
             f"create table if not exists {self.name} ({columns}, "

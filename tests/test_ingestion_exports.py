@@ -289,7 +289,7 @@ def test_personal_data_becomes_the_keyed_hash_and_nothing_else_of_it_is_kept(
     with session(settings) as warehouse:
         ingest_all(settings, warehouse)
         applicants = {
-            (code, at): key
+            (code, f"{at:%Y%m%d%H%M%S}"): key
             for code, at, key in warehouse.fetch(
                 'select "MaHoSo", "NgayCapNhat", "MaChuHoSoAnDanh" from raw.procedures__dossiers'
             )

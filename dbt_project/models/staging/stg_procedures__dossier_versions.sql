@@ -35,12 +35,12 @@ renamed as (
         {{ json_array_size('"DanhSachGiayToKetQua"') }} as result_document_count,
         {{ json_array_any_true('"DanhSachGiayToKetQua"', 'CoTepDienTu') }} as has_electronic_result,
 
-        ---------- timestamps (Asia/Ho_Chi_Minh local time)
-        {{ portal_timestamp('"NgayTiepNhan"') }} as received_at,
-        {{ portal_timestamp('"NgayHenTra"') }} as due_at,
-        {{ portal_timestamp('"NgayKetThucXuLy"') }} as processing_ended_at,
-        {{ portal_timestamp('"NgayTra"') }} as returned_at,
-        {{ portal_timestamp('"NgayCapNhat"') }} as updated_at,
+        ---------- timestamps (Asia/Ho_Chi_Minh local time, typed at ingestion)
+        cast("NgayTiepNhan" as timestamp) as received_at,
+        cast("NgayHenTra" as timestamp) as due_at,
+        cast("NgayKetThucXuLy" as timestamp) as processing_ended_at,
+        cast("NgayTra" as timestamp) as returned_at,
+        cast("NgayCapNhat" as timestamp) as updated_at,
 
         ---------- lineage
         _run_id as ingest_run_id,
