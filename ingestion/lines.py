@@ -48,7 +48,9 @@ NOT_OBJECT = "not a JSON object (a record the source could not encode as UTF-8 J
 
 
 def decode_for_storage(line: bytes) -> str:
-    """A line as text for a rejected record's payload, whatever its encoding."""
+    """A line as text for a rejected record's payload, whatever its encoding, without its
+    line end."""
+    line = line.removesuffix(b"\n").removesuffix(b"\r")
     try:
         return line.decode("utf-8")
     except UnicodeDecodeError:
@@ -82,7 +84,10 @@ class Block:
     """Consecutive non-blank lines of an export file."""
 
     origin: str  # the file, as named in rejections and the landing zone
-    lines: pa.LargeBinaryArray  # without their line ends
+    # A JSON-lines file's lines each with its line end (a last line without one gets one):
+    # views of the bytes read, not copies. JSON ignores it; rejections drop it; the landing
+    # keeps the line as read. A JSON array's records have none.
+    lines: pa.LargeBinaryArray
     numbers: np.ndarray  # 1-based line number of each line in the file
     end: int  # byte offset just after the block
     next_line: int  # number of the line after the block
@@ -91,7 +96,8 @@ class Block:
         return len(self.lines)
 
     def line(self, index: int) -> bytes:
-        return self.lines[index].as_py()
+        """The line ``index`` without its line end."""
+        return self.lines[index].as_py().removesuffix(b"\n").removesuffix(b"\r")
 
     def location(self, index: int) -> str:
         return f"{self.origin}:{self.numbers[index]}"
@@ -111,11 +117,16 @@ def line_ends(buffer: np.ndarray) -> np.ndarray:
 
 
 def split_lines(
-    data: bytes | memoryview | pa.Buffer, first_line: int, ends: np.ndarray | None = None
+    data: bytes | memoryview | pa.Buffer,
+    first_line: int,
+    ends: np.ndarray | None = None,
+    keep_line_ends: bool = False,
 ) -> tuple[pa.LargeBinaryArray, np.ndarray, int]:
     """The non-blank lines of ``data`` (which ends with a line end), their numbers, and the
     count of lines, blank ones included (a line of only whitespace is blank). ``ends``: the
-    offsets of the line ends, when the caller has found them already."""
+    offsets of the line ends, when the caller has found them already. With
+    ``keep_line_ends`` the lines are views of ``data`` that end with their line end; else
+    copies without it."""
     buffer = np.frombuffer(data, np.uint8)
     if ends is None:
         ends = line_ends(buffer)
@@ -127,16 +138,17 @@ def split_lines(
     whole = pa.Array.from_buffers(
         pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), values]
     )
-    lines = pc.binary_slice(whole, 0, -1, memory_pool=BLOCK_POOL)
+    lines = whole if keep_line_ends else pc.binary_slice(whole, 0, -1)
     numbers = np.arange(first_line, first_line + len(offsets) - 1, dtype=np.int64)
     lengths = np.diff(offsets) - 1
     carriage = (lengths > 0) & (buffer[np.maximum(offsets[1:] - 2, 0)] == 13)
-    if carriage.any():  # CRLF line ends (rare in these exports): cut the CR too
+    if carriage.any():  # CRLF line ends (rare in these exports): the CR is no content either
         stops = offsets[1:] - 1 - carriage
-        lines = pa.array(
-            [buffer[a:b].tobytes() for a, b in zip(offsets[:-1], stops, strict=True)],
-            pa.large_binary(),
-        )
+        if not keep_line_ends:
+            lines = pa.array(
+                [buffer[a:b].tobytes() for a, b in zip(offsets[:-1], stops, strict=True)],
+                pa.large_binary(),
+            )
         lengths = stops - offsets[:-1]
     # Blank lines (empty, or nothing but whitespace) are no records; only short ones can be.
     blank = lengths == 0
@@ -164,9 +176,9 @@ BLOCK_MEMORY_DECAY_MS = 5000
 
 def _block_pool() -> pa.MemoryPool:
     """Where blocks live: Arrow's jemalloc pool, which keeps the pages of freed blocks for the
-    next ones. With the default pool (mimalloc) every block's ~460 MB (read, then its lines)
-    was faulted in and zeroed afresh: a year of dossiers took 20.2-21.5 s of CPU instead of
-    18.5-19.8 s (bench/README.md). The default pool where pyarrow has no jemalloc."""
+    next ones. With the default pool (mimalloc) every block's memory was faulted in and zeroed
+    afresh: a year of dossiers took 20.2-21.5 s of CPU instead of 18.5-19.8 s
+    (bench/README.md). The default pool where pyarrow has no jemalloc."""
     try:
         pool = pa.jemalloc_memory_pool()
     except NotImplementedError:
@@ -191,8 +203,9 @@ def read_blocks(
     path: Path, origin: str, start: int = 0, first_line: int = 1, block_lines: int | None = None
 ) -> Iterator[Block]:
     """The file's lines from byte ``start`` on, in blocks of ``block_lines`` lines (blank ones
-    included; the last block may be shorter). Each block's bytes are read once, into a buffer
-    its lines are then cut from."""
+    included; the last block may be shorter), each line with its line end. Each block's bytes
+    are read once, into a buffer its lines are views of: cutting the line ends off copied
+    every block once more (a year of dossiers: 0.7 s more CPU, 0.4 GB more memory)."""
     block_lines = block_lines or BLOCK_LINES
     with _open(path) as handle:
         if start:
@@ -226,7 +239,9 @@ def read_blocks(
                 block_ends = all_ends[used : used + block_lines] - begin
                 size = int(block_ends[-1]) + 1
                 capacity = max(capacity, size + size // 8 + READ_BYTES)
-                lines, numbers, _ = split_lines(buffer.slice(begin, size), line_number, block_ends)
+                lines, numbers, _ = split_lines(
+                    buffer.slice(begin, size), line_number, block_ends, keep_line_ends=True
+                )
                 position, line_number = position + size, line_number + block_lines
                 yield Block(origin, lines, numbers, position, line_number)
                 begin, used = begin + size, used + block_lines
@@ -243,7 +258,9 @@ def read_blocks(
             position -= 1  # the line end added is not in the file
             tail_at = data.size
         if len(ends):
-            lines, numbers, count = split_lines(data.slice(0, tail_at), line_number, ends)
+            lines, numbers, count = split_lines(
+                data.slice(0, tail_at), line_number, ends, keep_line_ends=True
+            )
             yield Block(origin, lines, numbers, position + tail_at, line_number + count)
 
 

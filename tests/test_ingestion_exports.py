@@ -11,13 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pytest
 
 from govdata.settings import Settings
 from govdata.warehouse import Warehouse, session
 from ingestion import ledger
 from ingestion import lines as lines_module
-from ingestion.lines import FileProgress, read_blocks, split_lines
+from ingestion.lines import FileProgress, decode_for_storage, read_blocks, split_lines
 from ingestion.procedures import (
     DOSSIERS_TABLE,
     EVENTS_EXPORT_SOURCE,
@@ -69,6 +70,13 @@ def test_split_lines_skips_blank_lines_and_line_ends() -> None:
     assert count == 7
     assert lines.to_pylist() == [b'{"a":1}', b'{"b":2}', b'{"c":3}', b'  {"d":4}']
     assert numbers.tolist() == [10, 12, 14, 16]
+    # Export blocks keep the line ends: their lines are views of the bytes read.
+    data = pa.py_buffer(b'{"a":1}\r\n{"b":2}\n')
+    kept, numbers, count = split_lines(data, first_line=1, keep_line_ends=True)
+    assert kept.to_pylist() == [b'{"a":1}\r\n', b'{"b":2}\n'] and numbers.tolist() == [1, 2]
+    assert kept.buffers()[2].address == data.address
+    kept, numbers, count = split_lines(b'{"a":1}\r\n \n{"b":2}\n', 1, keep_line_ends=True)
+    assert kept.to_pylist() == [b'{"a":1}\r\n', b'{"b":2}\n'] and numbers.tolist() == [1, 3]
 
 
 @pytest.mark.parametrize("read_bytes", [100, 64 * 2**10])  # lines across reads, or not
@@ -85,7 +93,11 @@ def test_blocks_cover_the_file_whole_lines_only(
         blocks = list(read_blocks(path, name, block_lines=30))
         assert [len(b) for b in blocks] == [30, 30, 30, 28] + [30] * 12 + [20]
         assert blocks[-1].end == len(b"\n".join(records))
+        # Each line with its line end, the last one's added; without it as rejections store it.
         assert [line for b in blocks for line in b.lines.to_pylist()] == [
+            r + b"\n" for r in records if r.strip()
+        ]
+        assert [b.line(i) for b in blocks for i in range(len(b))] == [
             r for r in records if r.strip()
         ]
         assert [int(n) for b in blocks for n in b.numbers] == [
@@ -95,7 +107,7 @@ def test_blocks_cover_the_file_whole_lines_only(
         third = blocks[2]
         rest = list(read_blocks(path, name, third.end, third.next_line, block_lines=30))
         assert [line for b in rest for line in b.lines.to_pylist()] == [
-            r for r in records[90:] if r.strip()
+            r + b"\n" for r in records[90:] if r.strip()
         ]
         assert rest[0].numbers[0] == 91
 
@@ -150,15 +162,20 @@ def test_every_fault_of_a_faulty_export_is_rejected_and_nothing_good_is_lost(
     monkeypatch.setattr(lines_module, "BLOCK_LINES", 60)  # many blocks, faults in most of them
     with session(settings) as warehouse:
         results = {r.source: r.counts for r in ingest_all(settings, warehouse)}
-        rejected = warehouse.fetch("select source, record_key, reason from ops.rejected_records")
+        rejected = warehouse.fetch(
+            "select source, record_key, reason, payload from ops.rejected_records"
+        )
     for source, export, clean_file in (
         ("procedures.dossiers", EXPORT_SOURCE, "dossiers.jsonl"),
         ("procedures.events", EVENTS_EXPORT_SOURCE, "events.jsonl"),
     ):
         entries = [e for e in manifest if e["source"] == source]
         spoiled = [e for e in entries if e["kind"] != "duplicate"]
-        reasons = [(key, reason) for s, key, reason in rejected if s == export]
+        reasons = [(key, reason) for s, key, reason, _ in rejected if s == export]
         assert len(reasons) == len(spoiled)
+        # Each kept as the line it was, without its line end.
+        lines = (faulty / "procedures" / clean_file).read_bytes().split(b"\n")
+        assert {p for s, *_, p in rejected if s == export} <= {decode_for_storage(x) for x in lines}
         for entry in spoiled:
             code = entry["record_key"].split("|")[0]
             found = [r for key, r in reasons if key == code or key.startswith("procedures/")]
