@@ -170,21 +170,16 @@ def head_fingerprint(path: Path) -> str:
         return hashlib.sha256(handle.read(HEAD_BYTES)).hexdigest()[:16]
 
 
-# Freed block memory is kept this long for the next blocks (jemalloc's decay).
-BLOCK_MEMORY_DECAY_MS = 5000
-
-
 def _block_pool() -> pa.MemoryPool:
-    """Where blocks live: Arrow's jemalloc pool, which keeps the pages of freed blocks for the
-    next ones. With the default pool (mimalloc) every block's memory was faulted in and zeroed
-    afresh: a year of dossiers took 20.2-21.5 s of CPU instead of 18.5-19.8 s
-    (bench/README.md). The default pool where pyarrow has no jemalloc."""
+    """Where blocks live: Arrow's jemalloc pool. With the default pool (mimalloc) the kernel
+    spent twice as long on the blocks' memory: a year of dossiers took 5.1-5.2 s of system
+    time and 10.8-11.0 s, against 2.5-3.0 s and 9.0-9.2 s (fewer page faults, dearer ones;
+    measured, the cause not pinned down; bench/README.md). The default pool where pyarrow
+    has no jemalloc."""
     try:
-        pool = pa.jemalloc_memory_pool()
+        return pa.jemalloc_memory_pool()
     except NotImplementedError:
         return pa.default_memory_pool()
-    pa.jemalloc_set_decay_ms(BLOCK_MEMORY_DECAY_MS)
-    return pool
 
 
 BLOCK_POOL = _block_pool()

@@ -245,7 +245,7 @@ def check_dossiers(
     ).to_series()  # fmt: skip
     rows = _rows_of(parsed, valid["_i"]).select(list(DOSSIER_CONTRACT.stored_fields))
     # Timestamps typed here, beside the other checks: the load, which commits one batch after
-    # another, stores them in a third less time than their text (0.57 -> 0.43 s a block).
+    # another, stores a block a quarter faster with them typed than as text (0.57 -> 0.43 s).
     for name, stamps in DOSSIER_CONTRACT.timestamps(valid).items():
         rows = rows.set_column(rows.schema.get_field_index(name), name, stamps.to_arrow())
     rows = rows.append_column(APPLICANT_KEY, pseudonyms.of(identity).to_arrow())
