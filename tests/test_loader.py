@@ -32,12 +32,17 @@ SECOND = pa.concat_tables([FIRST, pa.table({
 })])  # fmt: skip
 
 
-@pytest.mark.parametrize("target", ["duckdb", "postgres"])
+@pytest.fixture(params=["duckdb", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Each warehouse in turn (PostgreSQL: a fresh database)."""
+    if request.param == "postgres":
+        return Settings(home=tmp_path, target="postgres", pg_url=request.getfixturevalue("pg_url"))
+    return Settings(home=tmp_path, target="duckdb")
+
+
 def test_only_versions_not_stored_yet_are_loaded_and_a_null_key_part_never_matches(
-    target: str, tmp_path: Path, request: pytest.FixtureRequest
+    settings: Settings,
 ) -> None:
-    extra = {"pg_url": request.getfixturevalue("pg_url")} if target == "postgres" else {}
-    settings = Settings(home=tmp_path, target=target, **extra)  # type: ignore[arg-type]
     with session(settings) as warehouse:
         ledger.ensure_ops_schema(warehouse)
         TABLE.ensure(warehouse)
@@ -52,12 +57,9 @@ def test_only_versions_not_stored_yet_are_loaded_and_a_null_key_part_never_match
     assert [v for (v,) in stored] == ["v1", "v2", "v3", "v3", "v4", "v4", "v5", "v5", "v6", "v7"]
 
 
-@pytest.mark.parametrize("target", ["duckdb", "postgres"])
 def test_a_raw_table_of_an_earlier_version_is_refused_by_its_columns_or_their_types(
-    target: str, tmp_path: Path, request: pytest.FixtureRequest
+    settings: Settings,
 ) -> None:
-    extra = {"pg_url": request.getfixturevalue("pg_url")} if target == "postgres" else {}
-    settings = Settings(home=tmp_path, target=target, **extra)  # type: ignore[arg-type]
     every_type = RawTable(
         "raw.test__types",
         pa.schema([("text", pa.string()), ("count", pa.int64()), ("code", pa.int32()),
