@@ -47,10 +47,14 @@ NOT_JSON = "not valid JSON (a broken or truncated line)"
 NOT_OBJECT = "not a JSON object (a record the source could not encode as UTF-8 JSON)"
 
 
+def without_line_end(line: bytes) -> bytes:
+    return line.removesuffix(b"\n").removesuffix(b"\r")
+
+
 def decode_for_storage(line: bytes) -> str:
     """A line as text for a rejected record's payload, whatever its encoding, without its
     line end."""
-    line = line.removesuffix(b"\n").removesuffix(b"\r")
+    line = without_line_end(line)
     try:
         return line.decode("utf-8")
     except UnicodeDecodeError:
@@ -97,7 +101,7 @@ class Block:
 
     def line(self, index: int) -> bytes:
         """The line ``index`` without its line end."""
-        return self.lines[index].as_py().removesuffix(b"\n").removesuffix(b"\r")
+        return without_line_end(self.lines[index].as_py())
 
     def location(self, index: int) -> str:
         return f"{self.origin}:{self.numbers[index]}"
@@ -125,8 +129,8 @@ def split_lines(
     """The non-blank lines of ``data`` (which ends with a line end), their numbers, and the
     count of lines, blank ones included (a line of only whitespace is blank). ``ends``: the
     offsets of the line ends, when the caller has found them already. With
-    ``keep_line_ends`` the lines are views of ``data`` that end with their line end; else
-    copies without it."""
+    ``keep_line_ends`` the lines end with their line end and are views of ``data`` (copies
+    only when blank lines were left out); else copies without it."""
     buffer = np.frombuffer(data, np.uint8)
     if ends is None:
         ends = line_ends(buffer)

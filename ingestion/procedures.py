@@ -71,7 +71,8 @@ AGENCY_FIELDS = ("MaDinhDanh", "TenCoQuan", "LoaiCoQuan", "MaDonViHanhChinh", "M
 
 MAX_FEE_VND = 10**10  # no procedure fee comes near ten billion dong
 LARGEST_FEE = "DanhSachLePhi.SoTien"  # derived: the largest fee of the dossier
-STAMP = {"pattern": TIMESTAMP_PATTERN, "timestamp_format": TIMESTAMP_FORMAT, "raw_type": TIMESTAMP}
+STAMP = {"pattern": TIMESTAMP_PATTERN, "timestamp_format": TIMESTAMP_FORMAT}  # kept as text
+TYPED_STAMP = {**STAMP, "raw_type": TIMESTAMP}  # kept as a timestamp once checked
 BOOLEAN = {"allowed": ["true", "false"], "raw_type": pa.bool_()}
 CODE = {"raw_type": pa.int32()}  # small integer codes, checked against their list
 APPLICANT_KEY = "MaChuHoSoAnDanh"  # keyed hash of the applicant's identity number (else name)
@@ -91,10 +92,10 @@ DOSSIER_CONTRACT = Contract(
         Field("EmailChuHoSo", personal=True),
         Field("SoGiayToChuHoSo", personal=True, description="Applicant's identity number"),
         Field("LoaiDoiTuong", allowed=["1", "2"], **CODE, description="1 citizen, 2 business"),
-        Field("NgayTiepNhan", required=True, **STAMP, description="Received"),
-        Field("NgayHenTra", **STAMP, description="Due"),
-        Field("NgayKetThucXuLy", **STAMP, description="Processing ended"),
-        Field("NgayTra", **STAMP, description="Result returned"),
+        Field("NgayTiepNhan", required=True, **TYPED_STAMP, description="Received"),
+        Field("NgayHenTra", **TYPED_STAMP, description="Due"),
+        Field("NgayKetThucXuLy", **TYPED_STAMP, description="Processing ended"),
+        Field("NgayTra", **TYPED_STAMP, description="Result returned"),
         Field("TrangThaiHoSo", required=True, allowed=[str(n) for n in range(1, 11)], **CODE),
         Field("KenhThucHien", allowed=["1", "2", "3"], **CODE,
               description="1 in person, 2 online, 3 post"),
@@ -106,7 +107,7 @@ DOSSIER_CONTRACT = Contract(
         Field("TaiLieuNop", json=True, description="Submitted documents"),
         Field("DanhSachLePhi", json=True, description="Fees and charges"),
         Field("DanhSachGiayToKetQua", json=True, description="Result documents"),
-        Field("NgayCapNhat", required=True, **STAMP, description="Version pushed"),
+        Field("NgayCapNhat", required=True, **TYPED_STAMP, description="Version pushed"),
         Field(LARGEST_FEE, pl.Float64, minimum=0, maximum=MAX_FEE_VND, derived=(
             # -1 (below the minimum) when the list is not a list of amounts
             """case when "DanhSachLePhi" is null then null
