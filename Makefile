@@ -13,11 +13,12 @@ export UV_SYSTEM_CERTS := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 
-.PHONY: help demo test install system venvs native lint format stop clean
+.PHONY: help demo test test-fast install system venvs native lint format stop clean
 
 help:
 	@echo "make demo   simulate the demo province, run the pipeline on DuckDB, serve dashboards and portal"
 	@echo "make test   the whole test suite (installs what is missing)"
+	@echo "make test-fast  the tests that need no server (unit, parsers, simulator, dbt on DuckDB)"
 	@echo "make stop   stop the demo's Superset and CKAN"
 
 demo: install
@@ -27,6 +28,12 @@ test: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/pytest
+
+# No server, no Superset or CKAN environment: what a change is checked with first.
+test-fast: system .venv/.synced native
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/pytest -m "not server"
 
 install: system venvs native
 
@@ -60,7 +67,7 @@ format:
 
 stop:
 	-.venv/bin/python -m govdata.services.ckan down
-	-.venv/bin/python -c "from govdata.services import superset; from govdata.settings import load_settings; superset.stop(load_settings())"
+	-.venv/bin/python -c "from govdata.services import superset; from core.settings import load_settings; superset.stop(load_settings())"
 
 clean: stop
 	rm -rf data dbt_project/target dbt_project/logs tests/artifacts

@@ -25,11 +25,11 @@ import duckdb
 import psycopg
 import pyarrow as pa
 
-from govdata.dbt import run_dbt
+from core.settings import Settings
+from core.warehouse import PostgresWarehouse, ensure_postgres_database
 from govdata.pipeline import ingest
-from govdata.settings import Settings
-from govdata.warehouse import PostgresWarehouse, ensure_postgres_database
 from simulator.generate import simulate
+from transform.dbt import run_dbt
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 BATCH_ROWS = 500_000

@@ -29,9 +29,9 @@ from pathlib import Path
 import duckdb
 import psycopg
 
+from core.settings import Settings
+from core.warehouse import session
 from govdata.pipeline import ingest
-from govdata.settings import Settings
-from govdata.warehouse import session
 from ingestion.procedures import ingest_dossier_exports, ingest_reference_exports
 from simulator.generate import simulate
 

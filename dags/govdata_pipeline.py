@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
-from govdata.settings import load_settings
+from core.settings import load_settings
 
 WAREHOUSE_WRITER_POOL = "warehouse_writer"
 
@@ -30,9 +30,10 @@ WAREHOUSE_WRITER_POOL = "warehouse_writer"
 def govdata_pipeline() -> None:
     @task(pool=WAREHOUSE_WRITER_POOL)
     def ingest() -> list[dict[str, object]]:
-        from govdata import pipeline
+        from govdata import pipeline, simulation
 
-        results = pipeline.ingest(load_settings())
+        with simulation.sources_for(load_settings()) as settings:
+            results = pipeline.ingest(settings)
         for result in results:
             if not result.counts.reconciles:
                 raise RuntimeError(f"{result.source}: counts do not reconcile: {result.counts}")

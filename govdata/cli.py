@@ -13,10 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
-from govdata import pipeline
-from govdata.dbt import DBT_PROJECT_DIR, run_dbt
-from govdata.settings import Settings, SettingsError, load_settings
+from core.errors import SettingsError
+from core.settings import Settings, load_settings
+from govdata import pipeline, simulation
+from ingestion.ledger import IngestResult
 from simulator.generate import DEFAULT_END, DEFAULT_START
+from transform.dbt import DBT_PROJECT_DIR, run_dbt
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
@@ -75,13 +77,14 @@ def simulate_command(
         days = progress.add_task("simulating days", total=(last - first).days + 1)
         summary = _step(
             "simulate",
-            lambda: pipeline.simulate_sources(
+            lambda: simulation.simulate_sources(
                 settings,
                 out,
                 scale,
                 seed,
                 first,
                 last,
+                fault_rate=faults,
                 on_day=lambda _: progress.advance(days),
             ),
         )
@@ -95,11 +98,13 @@ def simulate_command(
 
 
 def _ingest(settings: Settings) -> None:
+    def ingest_sources() -> list[IngestResult]:
+        with simulation.sources_for(settings) as reading:
+            return pipeline.ingest(reading, on_page=lambda _: progress.advance(task))
+
     with _progress() as progress:
         task = progress.add_task("ingesting pages", total=None)
-        results = _step(
-            "ingest", lambda: pipeline.ingest(settings, on_page=lambda _: progress.advance(task))
-        )
+        results = _step("ingest", ingest_sources)
     table = Table("read", "loaded", "rejected", "duplicate", "watermark", "seconds")
     table.columns.insert(0, Column("source", no_wrap=True))
     for r in results:
@@ -180,8 +185,7 @@ def run(
     """All steps in order: [simulate], ingest, build, publish, dashboards."""
     settings = _settings()
     started = time.monotonic()
-    missing = not (settings.sources_dir / "procedures" / "dossiers.jsonl").exists()
-    if settings.sources == "simulator" and (simulate or missing):
+    if settings.sources == "simulator" and (simulate or not simulation.has_sources(settings)):
         simulate_command(None, None, None, None, DEFAULT_START.isoformat(), DEFAULT_END.isoformat())
     _ingest(settings)
     _build(settings)

@@ -8,17 +8,14 @@ print it and Airflow can log it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-from govdata.dbt import BuildResult, run_dbt
-from govdata.settings import Settings
-from govdata.warehouse import Warehouse, one_thread_per_statement, publish_serving_copy, session
+from core.settings import Settings
+from core.warehouse import Warehouse, one_thread_per_statement, publish_serving_copy, session
 from ingestion import landing, ledger
 from ingestion.documents import ensure_tables as ensure_document_tables
 from ingestion.documents import ingest_documents
@@ -34,70 +31,26 @@ from ingestion.procedures import (
 )
 from ingestion.reports import ingest_reports
 from ingestion.sql import ingest_sql, load_sources
-from simulator.api import serving
-from simulator.generate import DEFAULT_END, DEFAULT_START, SimulationSummary, simulate
-
-
-class PipelineError(RuntimeError):
-    """A step cannot run as configured; the message says what to do."""
-
-
-def simulate_sources(
-    settings: Settings,
-    out: Path | None = None,
-    scale: float | None = None,
-    seed: int | None = None,
-    start: date = DEFAULT_START,
-    end: date = DEFAULT_END,
-    fault_rate: float = 0.0,
-    on_day: Callable[[date], None] | None = None,
-) -> SimulationSummary:
-    """Write the demo province's source exports (by default under home/sources)."""
-    return simulate(
-        out or settings.sources_dir,
-        scale=settings.simulator_scale if scale is None else scale,
-        seed=settings.simulator_seed if seed is None else seed,
-        province_code=settings.province_code,
-        start=start,
-        end=end,
-        fault_rate=fault_rate,
-        on_day=on_day,
-    )
-
-
-@contextmanager
-def procedures_api(settings: Settings) -> Iterator[str]:
-    """The procedure system's API URL: the live one, or the simulator serving home/sources."""
-    if settings.sources == "live":
-        yield settings.procedures_api_url
-        return
-    if not (settings.sources_dir / "procedures" / "dossiers.jsonl").exists():
-        raise PipelineError(
-            f"no simulated sources under {settings.sources_dir}: run `govdata simulate` first, "
-            "or set GOVDATA_SOURCES=live and GOVDATA_PROCEDURES_API_URL"
-        )
-    with serving(settings.sources_dir, port=0) as url:
-        yield url
+from transform.dbt import BuildResult, run_dbt
 
 
 def ingest_procedures(
     settings: Settings, warehouse: Warehouse, on_page: Callable[[RunCounts], None] | None = None
 ) -> list[IngestResult]:
-    """The procedure system through its sync API, or from its JSON-lines exports."""
+    """The procedure system through its sync API (``GOVDATA_PROCEDURES_API_URL``), or from its
+    JSON-lines exports."""
     if settings.procedures_transport == "files":
         return [
             *ingest_reference_exports(settings, warehouse),
             ingest_dossier_exports(settings, warehouse, on_page=on_page),
             ingest_event_exports(settings, warehouse, on_page=on_page),
         ]
-    with procedures_api(settings) as url:
-        api_settings = settings.model_copy(update={"procedures_api_url": url})
-        return [
-            ingest_agencies(api_settings, warehouse),
-            ingest_catalogue(api_settings, warehouse),
-            ingest_dossiers(api_settings, warehouse, on_page=on_page),
-            ingest_events(api_settings, warehouse, on_page=on_page),
-        ]
+    return [
+        ingest_agencies(settings, warehouse),
+        ingest_catalogue(settings, warehouse),
+        ingest_dossiers(settings, warehouse, on_page=on_page),
+        ingest_events(settings, warehouse, on_page=on_page),
+    ]
 
 
 def ingest(

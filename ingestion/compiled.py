@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 CFLAGS = ("-O2", "-shared", "-fPIC")
 
 
-class BuildError(RuntimeError):
+class GrammarCompileError(RuntimeError):
     """The grammars could not be compiled (the message says which tool and why)."""
 
 
@@ -49,7 +49,7 @@ def cache_dir() -> Path:
 def _tool(name: str, variable: str | None = None) -> str:
     chosen = (os.environ.get(variable) if variable else None) or shutil.which(name)
     if not chosen:
-        raise BuildError(f"{name} is not installed (Debian: apt-get install {name})")
+        raise GrammarCompileError(f"{name} is not installed (Debian: apt-get install {name})")
     return chosen
 
 
@@ -72,7 +72,9 @@ def build(grammars: dict[str, Node], directory: Path | None = None) -> Path:
         ):
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
-                raise BuildError(f"{Path(command[0]).name} failed: {done.stderr.strip()[:2000]}")
+                raise GrammarCompileError(
+                    f"{Path(command[0]).name} failed: {done.stderr.strip()[:2000]}"
+                )
         os.replace(Path(work) / library.name, library)  # atomic: a concurrent build may win
     return library
 
@@ -119,7 +121,7 @@ def load(grammars: dict[str, Node]) -> CompiledGrammars | None:
         if key not in _loaded:
             try:
                 library = ctypes.CDLL(str(build(grammars)))
-            except (BuildError, OSError) as error:
+            except (GrammarCompileError, OSError) as error:
                 log.warning("XML grammars run as regular expressions (slower): %s", error)
                 _loaded[key] = None
             else:

@@ -83,8 +83,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from isal import igzip, isal_zlib
 
-from govdata.settings import Settings
-from govdata.warehouse import Warehouse, one_thread_per_statement
+from core.errors import SourceError
+from core.settings import Settings
+from core.warehouse import Warehouse, one_thread_per_statement
 from ingestion import compiled, landing, ledger
 from ingestion.contract import Contract, Field
 from ingestion.ledger import IngestResult, Rejection, RunCounts
@@ -496,10 +497,6 @@ REGISTER_COLUMNS = (
     "receiver_count", "type_code", "type_name", "promulgation_date", "sent_at", "priority",
     "page_amount", "is_electronic", "is_signed", "is_secret",
 )  # fmt: skip
-
-
-class SourceError(RuntimeError):
-    """A batch the connector cannot read at all (as opposed to a bad record in it)."""
 
 
 # -- the agency directory -----------------------------------------------------------------------

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from govdata.settings import Settings
+from core.settings import Settings
 from ingestion.ledger import utc_now
 
 

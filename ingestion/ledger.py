@@ -22,7 +22,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from govdata.warehouse import Warehouse
+from core.warehouse import Warehouse
 
 OPS_DDL = (
     "create schema if not exists ops",

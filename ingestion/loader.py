@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from govdata.warehouse import Warehouse
+from core.warehouse import Warehouse
 from ingestion import ledger
 from ingestion.ledger import Rejection, RunCounts
 

@@ -43,8 +43,9 @@ import orjson
 import polars as pl
 import pyarrow as pa
 
-from govdata.settings import Settings
-from govdata.warehouse import Warehouse, one_thread_per_statement
+from core.errors import SourceError
+from core.settings import Settings
+from core.warehouse import Warehouse, one_thread_per_statement
 from ingestion import landing, ledger
 from ingestion.contract import TIMESTAMP, TIMESTAMP_FORMAT, TIMESTAMP_PATTERN, Contract, Field
 from ingestion.ledger import IngestResult, Rejection, RunCounts
@@ -134,10 +135,6 @@ DOSSIERS_TABLE = RawTable(
 Part = TypeVar("Part")
 Resource = TypeVar("Resource")
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
-
-
-class SourceError(RuntimeError):
-    """A permanent failure reading a source: names the source and what went wrong."""
 
 
 @dataclass(frozen=True, slots=True)

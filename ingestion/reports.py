@@ -43,8 +43,9 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from govdata.settings import Settings
-from govdata.warehouse import Warehouse
+from core.errors import SourceError
+from core.settings import Settings
+from core.warehouse import Warehouse
 from ingestion import landing, ledger
 from ingestion.contract import Contract, Field
 from ingestion.ledger import IngestResult, Rejection, RunCounts
@@ -195,10 +196,6 @@ INDICATORS_SCHEMA = pa.schema(
         ("max_value", pa.float64()),
     ]
 )
-
-
-class SourceError(RuntimeError):
-    """The export cannot be read as the reporting system documents it."""
 
 
 # -- reference data --------------------------------------------------------------------------

@@ -53,14 +53,14 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.dialects import mysql
 
-from govdata.settings import Settings
-from govdata.warehouse import Warehouse
+from core.errors import SourceError
+from core.settings import Settings
+from core.warehouse import Warehouse
 from ingestion import ledger
 from ingestion.contract import Contract, Field
 from ingestion.landing import land
 from ingestion.ledger import IngestResult, Rejection, RunCounts
 from ingestion.loader import RawTable, load_batch
-from ingestion.procedures import SourceError
 
 SOURCES_DIR = Path(__file__).resolve().parent / "sources"
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"  # the warehouse keeps local (Vietnam) time, naive

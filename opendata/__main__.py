@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from govdata.settings import load_settings
+from core.settings import load_settings
 from opendata.publish import publish_all
 
 

@@ -8,11 +8,13 @@ from typing import Any
 
 import ckanapi
 
+from core.errors import PublishError
+
 USER_AGENT = "govdata-opendata-publisher/0.1 (+ckanapi)"
 DATASTORE_BATCH = 5000
 
 
-class PortalError(RuntimeError):
+class PortalError(PublishError):
     """The portal refused or failed a call."""
 
 

@@ -13,11 +13,12 @@ import duckdb
 import polars as pl
 import psycopg
 
-from govdata.settings import Settings
+from core.errors import PublishError
+from core.settings import Settings
 from opendata.spec import DatasetSpec, SpecError, Suppression
 
 
-class WarehouseError(RuntimeError):
+class WarehouseError(PublishError):
     """The mart to publish cannot be read."""
 
 

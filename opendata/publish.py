@@ -30,7 +30,8 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from govdata.settings import Settings
+from core.errors import PublishError
+from core.settings import Settings
 from opendata.ckan import CkanClient, PortalError
 from opendata.extract import read_dataset, suppress_small_counts
 from opendata.files import DatasetFiles, field_types, table_schema, write_files
@@ -89,10 +90,6 @@ MANAGED_EXTRAS = (
 )
 
 
-class PublishError(RuntimeError):
-    """Publishing could not start (no token, no organization on the portal...)."""
-
-
 @dataclass
 class PublishResult:
     name: str
@@ -144,9 +141,7 @@ def publish_all(
 
 
 def _api_token(settings: Settings) -> str:
-    from govdata.services.ckan import read_api_token
-
-    token = read_api_token(settings)
+    token = settings.ckan_token()
     if not token:
         raise PublishError(
             "no CKAN API token: set GOVDATA_CKAN_API_TOKEN, or start the local portal, "

@@ -43,8 +43,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from core.errors import PublishError
 
-class SpecError(ValueError):
+
+class SpecError(PublishError, ValueError):
     """The manifest's publishing declarations are missing, invalid or unsafe."""
 
 
@@ -185,7 +187,7 @@ class DatasetSpec:
 
 
 def default_manifest_path() -> Path:
-    from govdata.settings import REPO_ROOT
+    from core.settings import REPO_ROOT
 
     return REPO_ROOT / "dbt_project" / "target" / "manifest.json"
 

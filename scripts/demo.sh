@@ -15,7 +15,7 @@ echo "== pipeline: simulate → ingest → build → publish → dashboards"
 .venv/bin/govdata run --simulate
 
 eval "$(.venv/bin/python - <<'PY'
-from govdata.settings import load_settings
+from core.settings import load_settings
 from govdata.services import superset
 s = load_settings()
 print(f"SUPERSET_URL='{superset.dashboard_url(s)}'")

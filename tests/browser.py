@@ -15,8 +15,8 @@ import yaml
 from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
+from core.settings import REPO_ROOT, Settings
 from govdata.services import superset
-from govdata.settings import REPO_ROOT, Settings
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -70,3 +70,39 @@ def home(tmp_path: Path, small_sources: Path, monkeypatch: pytest.MonkeyPatch) -
             monkeypatch.delenv(name)
     monkeypatch.setenv("GOVDATA_HOME", str(tmp_path))
     return tmp_path
+
+
+# -- tiers: `make test-fast` runs what needs no server ----------------------------------------
+
+#: Fixtures that start or reach a server (PostgreSQL, MariaDB, CKAN, Superset, Airflow,
+#: Chromium). A test using one of them, directly or through another fixture, is a server test.
+SERVER_FIXTURES = frozenset(
+    {
+        "pg_url",
+        "pg_database",
+        "pg_source",
+        "mariadb_table",
+        "portal",
+        "served",
+        "browser",
+        "environment",
+    }
+)
+#: Parameter values that select a served warehouse.
+SERVER_PARAMETERS = frozenset({"postgres"})
+
+
+def needs_a_server(item: pytest.Item) -> bool:
+    if item.get_closest_marker("server"):
+        return True
+    if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    values = callspec.params.values() if callspec else ()
+    return any(isinstance(value, str) and value in SERVER_PARAMETERS for value in values)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if needs_a_server(item):
+            item.add_marker(pytest.mark.server)

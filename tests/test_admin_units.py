@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from govdata.dbt import DBT_PROJECT_DIR, run_dbt
-from govdata.settings import Settings
-from govdata.warehouse import session
+from core.settings import Settings
+from core.warehouse import session
+from transform.dbt import DBT_PROJECT_DIR, run_dbt
 
 SEEDS = DBT_PROJECT_DIR / "seeds"
 UNIT_MODELS = (

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from govdata.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 PATH = REPO_ROOT / "services/ckan/ckanext-localsearch/ckanext/localsearch/query.py"
 

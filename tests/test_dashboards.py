@@ -38,8 +38,8 @@ from superset_fixtures import (
     write_kpi_warehouse,
 )
 
+from core.settings import Settings
 from govdata.services import free_port, superset
-from govdata.settings import Settings
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ import pytest
 from browser import ARTIFACTS, chart_count, chromium, logged_in_page, open_dashboard
 from conftest import PG_ADMIN_URL, require_postgres
 
+from core.settings import Settings, load_settings
 from govdata.services import free_port, superset
 from govdata.services.ckan import CkanError, CkanPortal
-from govdata.settings import Settings, load_settings
 
 pytestmark = pytest.mark.timeout(900)
 DATASET = "ty-le-ho-so-truc-tuyen"

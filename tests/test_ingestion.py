@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from govdata.settings import Settings
-from govdata.warehouse import session
-from ingestion.procedures import ProceduresApi, SourceError, ingest_dossiers
+from core.errors import SourceError
+from core.settings import Settings
+from core.warehouse import session
+from ingestion.procedures import ProceduresApi, ingest_dossiers
 from simulator.api import NEVER, ProcedureExports, _handler, serving
 
 

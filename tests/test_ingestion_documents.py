@@ -30,8 +30,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from govdata.settings import Settings
-from govdata.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+from core.errors import SourceError
+from core.settings import Settings
+from core.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
 from ingestion import documents as docs
 from ingestion import landing
 from ingestion.ledger import IngestResult
@@ -658,7 +659,7 @@ def test_a_corrupt_gzip_fails_the_run_and_keeps_the_days_before(
         (broken / name).write_bytes(data[: len(data) // 2] if "status" in name else data)
     warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
     try:
-        with pytest.raises(docs.SourceError, match="not a complete gzip file"):
+        with pytest.raises(SourceError, match="not a complete gzip file"):
             docs.ingest_documents(settings_for(tmp_path, export), warehouse)
         assert set(warehouse.fetch("select status, watermark_to from ops.ingest_runs")) == {
             ("failed", days[0].name.removeprefix("date="))

@@ -14,8 +14,8 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from govdata.settings import Settings
-from govdata.warehouse import Warehouse, session
+from core.settings import Settings
+from core.warehouse import Warehouse, session
 from ingestion import ledger
 from ingestion import lines as lines_module
 from ingestion.lines import FileProgress, decode_for_storage, read_blocks, split_lines
@@ -257,7 +257,7 @@ def test_a_replaced_export_is_read_again_and_duplicates_are_counted(
 def test_exports_without_the_catalogue_fail_with_a_clear_message(
     tmp_path: Path, small_sources: Path
 ) -> None:
-    from ingestion.procedures import SourceError
+    from core.errors import SourceError
 
     settings = settings_for(tmp_path, small_sources)
     with session(settings) as warehouse:

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from govdata.settings import Settings
-from govdata.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
-from ingestion import ledger, reports
+from core.errors import SourceError
+from core.settings import Settings
+from core.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+from ingestion import ledger
 from ingestion.reports import SOURCE, ingest_reports
 from simulator.agencies import build_agencies
 from simulator.generate import write_agencies, write_system
@@ -447,7 +448,7 @@ def test_an_export_without_its_columns_fails_the_run(clean: Path, tmp_path: Path
     path.write_bytes(path.read_bytes().replace("Mã đơn vị".encode(), b"Ma don vi", 1))
     connection = duckdb_at(tmp_path)
     try:
-        with pytest.raises(reports.SourceError, match="lacks the columns Mã đơn vị"):
+        with pytest.raises(SourceError, match="lacks the columns Mã đơn vị"):
             ingest_reports(settings_for(tmp_path, out), connection)
         assert [r[2] for r in runs(connection) if r[1] == SOURCE] == ["failed"]
         assert ledger.read_watermark(connection, SOURCE) is None

@@ -26,11 +26,11 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 
-from govdata.settings import Settings
-from govdata.warehouse import Warehouse, session
+from core.errors import SourceError
+from core.settings import Settings
+from core.warehouse import Warehouse, session
 from ingestion import sql as sql_module
 from ingestion.ledger import RunCounts, keyed_hash
-from ingestion.procedures import SourceError
 from ingestion.sql import (
     SOURCES_DIR,
     Column,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from govdata.settings import Settings
-from govdata.warehouse import session
+from core.settings import Settings
+from core.warehouse import session
 from ingestion import ledger
 from ingestion.loader import RawTable, load_batch
 

@@ -26,9 +26,9 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
+from core.settings import REPO_ROOT, Settings
 from govdata.services import free_port
 from govdata.services.ckan import CkanError, CkanPortal
-from govdata.settings import REPO_ROOT, Settings
 from opendata.ckan import CkanClient
 from opendata.publish import PublishResult, publish_all
 from opendata.spec import PersonalDataError, SpecError, dataset_specs

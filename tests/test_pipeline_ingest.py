@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import SourceError
+from core.settings import Settings
+from core.warehouse import session
 from govdata.pipeline import ingest
-from govdata.settings import Settings
-from govdata.warehouse import session
 from ingestion.documents import SOURCES as DOCUMENT_SOURCES
-from ingestion.procedures import SourceError
 
 
 def runs(settings: Settings) -> dict[str, str]:

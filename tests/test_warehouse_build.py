@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from govdata.dbt import DBT_PROJECT_DIR, run_dbt
+from core.settings import Settings
+from core.warehouse import Warehouse, session
 from govdata.pipeline import ingest
-from govdata.settings import Settings
-from govdata.warehouse import Warehouse, session
+from transform.dbt import DBT_PROJECT_DIR, run_dbt
 
 MARTS = {
     "marts.kpi_unit_month": "period_month, unit_key, kpi_code, boundaries",

@@ -42,7 +42,8 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
-from govdata.settings import REPO_ROOT, Settings
+from core.errors import ServiceError
+from core.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ INSTALL_SCRIPT = SERVICE_DIR / "install.sh"
 TOKEN_NAME = "govdata-publisher"
 
 
-class CkanError(RuntimeError):
+class CkanError(ServiceError):
     """The local portal could not be set up, started or reached."""
 
 
@@ -92,7 +93,7 @@ class CkanPortal:
         self.ini_path = self.home / "ckan.ini"
         self.secrets_path = self.home / "secrets.json"
         self.storage_path = self.home / "storage"
-        self.token_path = self.home / "api_token"
+        self.token_path = settings.ckan_api_token_path
         self.pid_path = self.run_dir / "ckan.pid"
         self.log_path = self.run_dir / "ckan.log"
         self.venv = settings.ckan_venv
@@ -420,18 +421,6 @@ class CkanPortal:
             )
 
 
-def read_api_token(settings: Settings) -> str | None:
-    """The publisher's API token: ``GOVDATA_CKAN_API_TOKEN``, else the local portal's file."""
-    if settings.ckan_api_token:
-        return settings.ckan_api_token
-    path = settings.home / "ckan" / "api_token"
-    try:
-        token = path.read_text().strip()
-    except FileNotFoundError:
-        return None
-    return token or None
-
-
 def check_redis(url: str, timeout: float = 5.0) -> None:
     """Fail early and clearly when CKAN's Redis does not answer PING (CKAN itself only logs)."""
     parts = urlsplit(url)
@@ -513,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m govdata.services.ckan {up,down,status,install}`` for the Makefile."""
     import argparse
 
-    from govdata.settings import load_settings
+    from core.settings import load_settings
 
     parser = argparse.ArgumentParser(prog="python -m govdata.services.ckan", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "install"])

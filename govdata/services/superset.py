@@ -28,7 +28,8 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
-from govdata.settings import REPO_ROOT, Settings
+from core.errors import ServiceError
+from core.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ DASHBOARD_SLUG = "kpi-ninh-binh"
 COMMAND_TIMEOUT = 900.0
 
 
-class SupersetError(RuntimeError):
+class SupersetError(ServiceError):
     """Superset could not be installed, set up, imported into, started or stopped."""
 
 

@@ -21,7 +21,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from govdata.settings import Settings
+from core.settings import Settings
 
 
 class Warehouse(Protocol):

@@ -9,14 +9,11 @@ from urllib.parse import unquote, urlsplit
 
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
-from govdata.settings import REPO_ROOT, Settings
-from govdata.warehouse import ensure_postgres_database
+from core.errors import BuildError
+from core.settings import REPO_ROOT, Settings
+from core.warehouse import ensure_postgres_database
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
-
-
-class BuildError(RuntimeError):
-    """dbt reported a failure: the message names the failing nodes."""
 
 
 @dataclass(frozen=True, slots=True)

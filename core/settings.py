@@ -14,11 +14,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.errors import SettingsError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-class SettingsError(RuntimeError):
-    """Raised when the environment holds an invalid setting."""
 
 
 class Settings(BaseSettings):
@@ -168,6 +166,21 @@ class Settings(BaseSettings):
     @property
     def reports_export_dir(self) -> Path:
         return (self.reports_dir or self.sources_dir / "reports").resolve()
+
+    @property
+    def ckan_api_token_path(self) -> Path:
+        """Where the local portal (govdata.services.ckan) writes the publisher's API token."""
+        return self.home / "ckan" / "api_token"
+
+    def ckan_token(self) -> str | None:
+        """The publisher's API token: ``GOVDATA_CKAN_API_TOKEN``, else the local portal's file."""
+        if self.ckan_api_token:
+            return self.ckan_api_token
+        try:
+            token = self.ckan_api_token_path.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return token or None
 
     def pii_key(self) -> bytes:
         """The keyed-hash secret: from the environment, else created once under home."""
