@@ -9,12 +9,13 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import SettingsError
+from core.profile import ProvinceProfile, province_profile
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,8 +34,10 @@ class Settings(BaseSettings):
         description="PostgreSQL warehouse URL, used when target is postgres.",
     )
 
-    # The demo province (Ninh Binh after the 1 July 2025 merger).
-    province_code: str = Field("37", pattern=r"^\d{2}$")
+    # Any of the 34 provinces in force since 1 July 2025; the demo's default is 37 (core.profile).
+    province_code: str = Field(
+        "37", description="The province served: its code since 1 July 2025 (two digits)."
+    )
 
     # Source systems: the bundled simulator of the demo province, or a real province's APIs.
     sources: Literal["simulator", "live"] = Field(
@@ -97,10 +100,13 @@ class Settings(BaseSettings):
     ckan_api_token: str | None = Field(
         None, description="Publisher's API token; the local portal writes one under home."
     )
-    ckan_organization: str = Field("ninh-binh", description="CKAN organization (publisher).")
-    ckan_organization_title: str = Field(
-        "Ủy ban nhân dân tỉnh Ninh Bình", description="Title of that organization on the portal."
+    ckan_organization: str = Field(
+        "", description="CKAN organization (publisher) [the province profile's slug]."
     )
+    ckan_organization_title: str = Field(
+        "", description="Title of that organization [the province's people's committee]."
+    )
+    ckan_site_title: str = Field("", description="The portal's title [from the province profile].")
     opendata_licence: str = Field("cc-by", description="CKAN licence id of published datasets.")
     opendata_min_cell_count: int = Field(
         5, ge=0, description="Aggregates counting fewer records than this are suppressed."
@@ -130,6 +136,28 @@ class Settings(BaseSettings):
     ckan_venv: Path = Field(
         REPO_ROOT / ".venv-ckan", description="CKAN's own virtualenv (services/ckan/install.sh)."
     )
+
+    @field_validator("province_code")
+    @classmethod
+    def _province_in_force(cls, value: str) -> str:
+        try:
+            return province_profile(value).code
+        except SettingsError as error:
+            raise SettingsError(f"invalid settings: GOVDATA_PROVINCE_CODE: {error}") from None
+
+    @cached_property
+    def profile(self) -> ProvinceProfile:
+        """The province's names: titles, slugs, publisher, spatial coverage (core.profile)."""
+        return province_profile(self.province_code)
+
+    @model_validator(mode="after")
+    def _names_from_the_profile(self) -> Settings:
+        """Names left unset are the province profile's (core.profile)."""
+        profile = self.profile
+        self.ckan_organization = self.ckan_organization or profile.organization
+        self.ckan_organization_title = self.ckan_organization_title or profile.committee
+        self.ckan_site_title = self.ckan_site_title or profile.portal_title
+        return self
 
     @field_validator("home")
     @classmethod
@@ -182,6 +210,22 @@ class Settings(BaseSettings):
             return None
         return token or None
 
+    def claim_home(self) -> None:
+        """A home holds one province's data: the first writer records the province, and a
+        writer configured for another is refused rather than mixing the two."""
+        marker = self.home / "province_code"
+        if marker.exists():
+            held = marker.read_text().strip()
+            if held != self.province_code:
+                raise SettingsError(
+                    f"{self.home} holds the data of province {held}, not "
+                    f"{self.province_code} ({self.profile.short_name}): set GOVDATA_HOME to "
+                    "another directory for it, or empty this one (`make clean`)"
+                )
+            return
+        self.home.mkdir(parents=True, exist_ok=True)
+        marker.write_text(f"{self.province_code}\n")
+
     def pii_key(self) -> bytes:
         """The keyed-hash secret: from the environment, else created once under home."""
         if self.pii_hash_key is not None:
@@ -194,10 +238,11 @@ class Settings(BaseSettings):
         return path.read_text().strip().encode()
 
 
-def load_settings() -> Settings:
-    """Read and validate the settings, turning pydantic's report into one clear error."""
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings (``overrides`` win over the environment), turning
+    pydantic's report into one clear error."""
     try:
-        return Settings()
+        return Settings(**overrides)
     except ValidationError as error:
         problems = "; ".join(
             f"GOVDATA_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"

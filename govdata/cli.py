@@ -25,9 +25,9 @@ console = Console()
 T = TypeVar("T")
 
 
-def _settings() -> Settings:
+def _settings(**overrides: object) -> Settings:
     try:
-        return load_settings()
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except SettingsError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
@@ -56,6 +56,15 @@ def _progress() -> Progress:
     )
 
 
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a date (YYYY-MM-DD)", param_hint=option
+        ) from None
+
+
 @app.command("simulate")
 def simulate_command(
     out: Annotated[Path | None, typer.Option(help="Output directory [home/sources].")] = None,
@@ -68,11 +77,11 @@ def simulate_command(
         float, typer.Option(help="Share of records spoiled on purpose (listed in faults.jsonl).")
     ] = 0.0,
 ) -> None:
-    """Write the demo province's source-system exports."""
-    settings = _settings()
-    if province:
-        settings = settings.model_copy(update={"province_code": province})
-    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    """Write the simulated province's source-system exports."""
+    settings = _settings(province_code=province)
+    first, last = _day(start, "--start"), _day(end, "--end")
+    if last < first:
+        raise typer.BadParameter(f"{end} is before {start}", param_hint="--end")
     with _progress() as progress:
         days = progress.add_task("simulating days", total=(last - first).days + 1)
         summary = _step(

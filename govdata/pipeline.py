@@ -62,6 +62,7 @@ def ingest(
     the other systems load: each keeps the cores busy only part of the time (the documents'
     checks, the procedures' JSON parsing in DuckDB), so together they finish sooner.
     """
+    settings.claim_home()
     # Landing files hold personal data: they are kept only for the configured retention.
     landing.prune(settings)
     with session(settings) as warehouse, one_thread_per_statement(warehouse):

@@ -30,6 +30,8 @@ def simulate_sources(
     on_day: Callable[[date], None] | None = None,
 ) -> SimulationSummary:
     """Write the province's source exports (by default under home/sources)."""
+    if out is None:
+        settings.claim_home()
     return simulate(
         out or settings.sources_dir,
         scale=settings.simulator_scale if scale is None else scale,

@@ -120,7 +120,9 @@ def publish_all(
     out_dir: Path | None = None,
 ) -> list[PublishResult]:
     """Publish every dataset declared in the dbt manifest (or the ``only`` ones)."""
-    specs = dataset_specs(load_manifest(manifest_path), only=only)  # refuses personal columns
+    specs = dataset_specs(
+        load_manifest(manifest_path), only=only, profile=settings.profile
+    )  # refuses personal columns
     if not specs:
         log.warning("no exposure declares meta.ckan: nothing to publish")
         return []

@@ -7,7 +7,7 @@ does), not in Python. In ``dbt_project/models/marts/_exposures.yml``::
       - name: opendata_online_dossier_rate
         label: Online dossier rate by unit and month
         type: application
-        owner: {name: Ninh Binh provincial data team, email: opendata@ninhbinh.gov.vn}
+        owner: {name: "${province_data_team}", email: "${province_contact_email}"}
         depends_on: [ref('kpi_unit_month')]
         description: "..."                  # the dataset's description (Markdown)
         meta:
@@ -23,7 +23,7 @@ does), not in Python. In ``dbt_project/models/marts/_exposures.yml``::
             theme: government               # DCAT theme (EU data-theme code or URI)
             frequency: monthly              # DCAT accrualPeriodicity
             language: vi
-            spatial: "Ninh Bình (mã 37)"    # spatial coverage, as text (DCAT spatial_text)
+            spatial: "${province_spatial}"  # spatial coverage, as text (DCAT spatial_text)
             temporal_column: period_month   # optional: coverage from this date column
 
 The data dictionary is the model's own dbt documentation: each published column must be
@@ -44,6 +44,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import PublishError
+from core.profile import ProvinceProfile
 
 
 class SpecError(PublishError, ValueError):
@@ -221,11 +222,15 @@ def personal_reason(name: str, meta: dict[str, Any]) -> str | None:
     return None
 
 
-def dataset_specs(manifest: dict[str, Any], only: list[str] | None = None) -> list[DatasetSpec]:
-    """The datasets declared in ``manifest``, validated (optionally only the named ones)."""
+def dataset_specs(
+    manifest: dict[str, Any], only: list[str] | None = None, profile: ProvinceProfile | None = None
+) -> list[DatasetSpec]:
+    """The datasets declared in ``manifest``, validated (optionally only the named ones), with
+    the ``${province_*}`` placeholders of their texts filled from ``profile``."""
     specs: list[DatasetSpec] = []
     nodes: dict[str, dict[str, Any]] = manifest.get("nodes", {})
-    for exposure in sorted(manifest.get("exposures", {}).values(), key=lambda e: e["name"]):
+    for declared in sorted(manifest.get("exposures", {}).values(), key=lambda e: e["name"]):
+        exposure = _rendered(declared, profile, f"exposure {declared['name']}")
         meta = _meta(exposure).get("ckan")
         if not meta:
             continue
@@ -245,6 +250,18 @@ def dataset_specs(manifest: dict[str, Any], only: list[str] | None = None) -> li
         if missing:
             raise SpecError(f"no exposure with meta.ckan named {sorted(missing)}")
     return specs
+
+
+def _rendered(value: Any, profile: ProvinceProfile | None, origin: str) -> Any:
+    if profile is None:
+        return value
+    if isinstance(value, str):
+        return profile.render(value, origin)
+    if isinstance(value, dict):
+        return {key: _rendered(item, profile, origin) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rendered(item, profile, origin) for item in value]
+    return value
 
 
 def _spec(exposure: dict[str, Any], ckan: CkanMeta, nodes: dict[str, Any]) -> DatasetSpec:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The demo: a simulated Ninh Bình province through the whole platform on embedded DuckDB,
-# leaving Superset and the CKAN portal running. Safe to re-run: sources are regenerated
+# The demo: a simulated province (GOVDATA_PROVINCE_CODE, default 37) through the whole
+# platform on embedded DuckDB, leaving Superset and the CKAN portal running. Safe to re-run: sources are regenerated
 # identically, ingestion only adds what is new, services are reused when already up.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
-DASHBOARD_YAML = superset.ASSETS_DIR / "dashboards" / "kpi_ninh_binh.yaml"
+DASHBOARD_YAML = superset.ASSETS_DIR / "dashboards" / "kpi_766.yaml"
 
 # Every chart has rendered (no spinner; a chart, a table row or a big number) or failed.
 CHARTS_SETTLED = """

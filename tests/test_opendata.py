@@ -493,7 +493,7 @@ def test_project_manifest_declares_publishable_datasets(
         timeout=300,
     )
     manifest_file = target / "manifest.json"
-    specs = dataset_specs(json.loads(manifest_file.read_text()))
+    specs = dataset_specs(json.loads(manifest_file.read_text()), profile=settings.profile)
     assert SLUG in {s.name for s in specs}
     results = publish_all(settings, manifest_path=manifest_file, only=[SLUG])
     assert [r.name for r in results] == [SLUG]

@@ -11,6 +11,7 @@ import pytest
 from core.settings import Settings
 from core.warehouse import Warehouse, session
 from govdata.pipeline import ingest
+from govdata.simulation import sources_for
 from transform.dbt import DBT_PROJECT_DIR, run_dbt
 
 MARTS = {
@@ -43,7 +44,8 @@ def build_on(settings: Settings, sources: Path) -> dict[str, list[tuple[object, 
     """Ingest every source system through the pipeline, then build and test every model."""
     settings.home.mkdir(parents=True)
     (settings.home / "sources").symlink_to(sources, target_is_directory=True)
-    results = ingest(settings)
+    with sources_for(settings) as reading:  # the simulator serves the procedure API
+        results = ingest(reading)
     assert {r.source for r in results} >= {
         "procedures.dossiers", "procedures.events", "documents.status", "reports.submissions"
     }  # fmt: skip

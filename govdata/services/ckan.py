@@ -202,7 +202,7 @@ class CkanPortal:
             **self._secrets(),
             "site_id": "govdata",
             "site_url": self.url,
-            "site_title": "Cổng dữ liệu mở tỉnh Ninh Bình",
+            "site_title": self.settings.ckan_site_title,
             "site_description": "Dữ liệu mở tổng hợp về thủ tục hành chính và chính quyền số",
             "sqlalchemy_url": self.db.url,
             "datastore_write_url": self.datastore_write.url,

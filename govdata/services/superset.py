@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 VENV = REPO_ROOT / ".venv-superset"
 SERVICE_DIR = REPO_ROOT / "services" / "superset"
 ASSETS_DIR = REPO_ROOT / "superset_assets"
-DASHBOARD_SLUG = "kpi-ninh-binh"
 COMMAND_TIMEOUT = 900.0
 
 
@@ -192,13 +192,14 @@ def import_assets(
         raise SupersetError(
             f"no serving copy of the warehouse at {settings.serving_path}: run the pipeline first"
         )
+    bundle = render_bundle(settings, assets_dir)
     env = superset_env(settings)
     env["GOVDATA_WAREHOUSE_URI"] = warehouse_uri(settings)
     env["GOVDATA_SUPERSET_ADMIN_PASSWORD"] = settings.superset_admin_password
     args = [
         _bin("python"),
         str(SERVICE_DIR / "import_assets.py"),
-        str(assets_dir),
+        str(bundle),
         "--user",
         settings.superset_admin_user,
     ]
@@ -206,6 +207,25 @@ def import_assets(
         args.append("--ensure-admin")
     log_file = run_dir(settings) / "superset-setup.log"
     return _run(args, env, f"importing Superset assets from {assets_dir}", log_file)
+
+
+def render_bundle(settings: Settings, assets_dir: Path = ASSETS_DIR) -> Path:
+    """The assets bundle with the province's names filled in (``${province_*}``), under home.
+
+    Dashboards, charts and datasets are written once for every province; their titles, slugs
+    and notes name it through the profile's placeholders (core.profile).
+    """
+    rendered = run_dir(settings) / "superset_assets"
+    shutil.rmtree(rendered, ignore_errors=True)
+    for source in sorted(assets_dir.rglob("*")):
+        target = rendered / source.relative_to(assets_dir)
+        if source.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = source.read_text(encoding="utf-8")
+        target.write_text(settings.profile.render(text, str(source)), encoding="utf-8")
+    return rendered
 
 
 def setup(settings: Settings) -> None:
@@ -228,8 +248,9 @@ def base_url(settings: Settings) -> str:
     return f"http://{_connect_host(settings)}:{settings.superset_port}"
 
 
-def dashboard_url(settings: Settings, slug: str = DASHBOARD_SLUG) -> str:
-    """Address of the KPI dashboard (log in as the admin user)."""
+def dashboard_url(settings: Settings, slug: str | None = None) -> str:
+    """Address of a dashboard, by default the Decision 766 scorecard (log in first)."""
+    slug = slug or settings.profile.dashboard_slug("kpi")
     return f"{base_url(settings)}/superset/dashboard/{slug}/"
 
 
