@@ -9,6 +9,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+import yaml
 
 from core.errors import SettingsError
 from core.profile import province_codes, province_profile
@@ -120,3 +121,23 @@ def test_no_province_is_named_by_a_literal() -> None:
             if PROVINCE_LITERAL.search(line) and not in_unit_tests:
                 offenders.append(f"{name}:{number}: {line.strip()[:80]}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_every_dashboard_exposure_points_at_a_real_dashboard() -> None:
+    profile = province_profile("79")
+    slugs = {
+        yaml.safe_load(profile.render(path.read_text(encoding="utf-8")))["slug"]
+        for path in (REPO_ROOT / "superset_assets" / "dashboards").glob("*.yaml")
+    }
+    urls = [
+        exposure["url"]
+        for path in (REPO_ROOT / "dbt_project" / "models").rglob("*.yml")
+        for exposure in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(
+            "exposures", []
+        )
+        if exposure.get("type") == "dashboard"
+    ]
+    assert urls
+    for url in urls:
+        slug = profile.render(url).strip("/").rsplit("/", 1)[-1]
+        assert slug in slugs, f"exposure url {url} names no dashboard of superset_assets/"
