@@ -178,7 +178,7 @@ def _pyformat(sql: str) -> str:
 def one_thread_per_statement(warehouse: Warehouse) -> Iterator[None]:
     """Meanwhile DuckDB runs each statement on one thread. Ingestion runs its own stages side
     by side, one per core; DuckDB spreading each statement over the cores as well only makes
-    them contend (a year of dossiers: 24 s -> 20 s; 30 days of documents: 10.3 s -> 9.3 s)."""
+    them contend (measured on dossiers and documents: bench/README.md)."""
     if not isinstance(warehouse, DuckDBWarehouse):  # PostgreSQL: a server process per session
         yield
         return

@@ -134,6 +134,6 @@ def load(grammars: dict[str, Node]) -> CompiledGrammars | None:
 
 
 if __name__ == "__main__":  # make install: build ahead so that no run pays for it
-    from ingestion.documents import GRAMMARS
+    from ingestion.documents.grammar import GRAMMARS
 
     print(build(GRAMMARS))

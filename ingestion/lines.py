@@ -30,15 +30,14 @@ from isal import igzip
 
 # A block is a whole number of DuckDB row groups (122,880 rows), so that each commit of a
 # clean block adds full row groups. Blocks cut by size left a part-filled row group at every
-# commit, which DuckDB's checkpoint then rewrote: a scale-1 year of dossiers took 41 s of CPU
-# and a 233 MB warehouse instead of 28-34 s and 119 MB (bench/README.md).
+# commit, which DuckDB's checkpoint then rewrote: more CPU and a larger warehouse
+# (bench/README.md, shared code).
 ROW_GROUP_ROWS = 122_880
-BLOCK_LINES = 2 * ROW_GROUP_ROWS  # ~230 MB of dossier versions
+BLOCK_LINES = 2 * ROW_GROUP_ROWS
 READ_BYTES = 16 * 2**20  # read a few MiB at a time: a block is cut at its last line's end
 # Parsed lines come back from DuckDB in Arrow batches of this many rows: a batch's buffers
 # stay small enough for the allocator to reuse, where a block's whole columns were mapped and
-# faulted in afresh (a year of dossiers: page faults 1.07/0.96 M -> 0.88/0.90 M, system time
-# 7.9/5.6 -> 5.4/4.7 s, alternated twice).
+# faulted in afresh (fewer page faults, less system time: bench/README.md, shared code).
 ARROW_BATCH_ROWS = ROW_GROUP_ROWS
 HEAD_BYTES = 4096  # a file's fingerprint: its first bytes
 
@@ -176,10 +175,9 @@ def head_fingerprint(path: Path) -> str:
 
 def _block_pool() -> pa.MemoryPool:
     """Where blocks live: Arrow's jemalloc pool. With the default pool (mimalloc) the kernel
-    spent twice as long on the blocks' memory: a year of dossiers took 5.1-5.2 s of system
-    time and 10.8-11.0 s, against 2.5-3.0 s and 9.0-9.2 s (fewer page faults, dearer ones;
-    measured, the cause not pinned down; bench/README.md). The default pool where pyarrow
-    has no jemalloc."""
+    spent more time on the blocks' memory and the load took longer (fewer page faults,
+    dearer ones; measured, the cause not pinned down: bench/README.md, shared code). The
+    default pool where pyarrow has no jemalloc."""
     try:
         return pa.jemalloc_memory_pool()
     except NotImplementedError:
@@ -204,7 +202,7 @@ def read_blocks(
     """The file's lines from byte ``start`` on, in blocks of ``block_lines`` lines (blank ones
     included; the last block may be shorter), each line with its line end. Each block's bytes
     are read once, into a buffer its lines are views of: cutting the line ends off copied
-    every block once more (a year of dossiers: 0.7 s more CPU, 0.4 GB more memory)."""
+    every block once more (more CPU and memory: bench/README.md, shared code)."""
     block_lines = block_lines or BLOCK_LINES
     with _open(path) as handle:
         if start:

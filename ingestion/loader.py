@@ -143,8 +143,8 @@ def _insert_new(
         window, bounds = f' and r."{table.window_column}" between ? and ?', list(window_bounds)
     if warehouse.dialect == "duckdb":
         # DuckDB plans a correlated NOT EXISTS as a delim join that first copies the whole
-        # batch; NOT IN over the stored keys is a hash join the batch streams through (a
-        # block of dossiers: 1.25 -> 1.09 s). As with NOT EXISTS, a key with a null part never
+        # batch; NOT IN over the stored keys is a hash join the batch streams through (faster:
+        # bench/README.md, shared code). As with NOT EXISTS, a key with a null part never
         # matches: such stored keys are left out, such incoming ones pass.
         incoming_key = ", ".join(f'i."{c}"' for c in table.key)
         stored_key = ", ".join(f'r."{c}"' for c in table.key)

@@ -1,15 +1,15 @@
 """Grammars of canonical one-line XML messages, written once and run by two engines.
 
 A grammar here spells every tag and attribute of a message literally and restricts text to
-what XML allows unescaped (see :mod:`ingestion.documents` for why the connector checks lines
-this way). It renders to
+what XML allows unescaped (see :mod:`ingestion.documents.fastpath` for why the connector checks
+lines this way). It renders to
 
 - a regular expression (:func:`regex`), run by polars over a column of lines: always
   available, and the reference;
 - a `re2c <https://re2c.org>`_ specification (:func:`re2c_spec`), which re2c compiles into a
-  deterministic automaton in C (:mod:`ingestion.compiled`): the same language, checked several
-  times faster than by a regex engine, which matters for the ~16 GB of XML a province sends
-  in a year.
+  deterministic automaton in C (:mod:`ingestion.compiled`): the same language, checked much
+  faster than by a regex engine, which matters for the gigabytes of XML a province sends in a
+  year (bench/README.md, documents).
 
 Both are rendered from the same nodes, so they cannot drift apart; tests compare them on good
 and randomly damaged lines.

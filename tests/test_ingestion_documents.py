@@ -35,7 +35,9 @@ from core.settings import Settings
 from core.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
 from ingestion import documents as docs
 from ingestion import landing
+from ingestion.documents import checking, fastpath, grammar, loading, reading, register, slowpath
 from ingestion.ledger import IngestResult
+from ingestion.lines import utf8_column
 from simulator.agencies import build_agencies
 from simulator.documents import write_document_system
 from simulator.generate import write_agencies, write_system
@@ -476,17 +478,17 @@ def test_no_personal_data_reaches_the_raw_tables(faulty: Path, loads: dict[str, 
 
 
 def fields_both_ways(lines: list[bytes], source: str) -> tuple[pl.DataFrame, list[Any]]:
-    texts, _ = docs.utf8_column(pa.array(lines, pa.binary()))
-    fast = docs.fast_extract(pl.Series(texts), source)
-    slow_path = docs.slow_message if source == docs.MESSAGES_SOURCE else docs.slow_status
+    texts, _ = utf8_column(pa.array(lines, pa.binary()))
+    fast = fastpath.fast_extract(pl.Series(texts), source)
+    slow_path = slowpath.slow_message if source == docs.MESSAGES_SOURCE else slowpath.slow_status
     return fast, [slow_path(line) for line in lines]
 
 
 def normalised(frame: pl.DataFrame, source: str) -> list[dict[str, Any]]:
-    names = docs.MESSAGE_TAGS if source == docs.MESSAGES_SOURCE else docs.STATUS_FIELDS
-    frame = docs._clean_text(frame, names)
+    names = grammar.MESSAGE_TAGS if source == docs.MESSAGES_SOURCE else grammar.STATUS_FIELDS
+    frame = checking._clean_text(frame, names)
     if "receivers" in frame.columns:
-        frame = frame.with_columns(pl.col("receivers").list.eval(docs._clean(pl.element())))
+        frame = frame.with_columns(pl.col("receivers").list.eval(checking._clean(pl.element())))
     return frame.to_dicts()
 
 
@@ -553,11 +555,11 @@ def test_the_grammar_accepts_no_line_a_parser_rejects(clean: Path, source: str) 
     assert len(accepted) < len(mutants)
     # The compiled grammar accepts exactly the lines the regex accepts.
     both = originals + mutants
-    texts, bad = docs.utf8_column(pa.array(both, pa.large_binary()))
-    verdicts = docs.accepted_lines(pa.array(both, pa.large_binary()), bad, source)
+    texts, bad = utf8_column(pa.array(both, pa.large_binary()))
+    verdicts = fastpath.accepted_lines(pa.array(both, pa.large_binary()), bad, source)
     assert verdicts is not None, "the compiled grammar did not build (is re2c installed?)"
     by_regex = pl.Series(texts).str.contains(
-        docs.DOCUMENT_GRAMMAR if source == docs.MESSAGES_SOURCE else docs.STATUS_GRAMMAR
+        grammar.DOCUMENT_GRAMMAR if source == docs.MESSAGES_SOURCE else grammar.STATUS_GRAMMAR
     )
     assert verdicts.tolist() == by_regex.fill_null(False).to_list()
     assert verdicts[: len(originals)].all()
@@ -616,7 +618,7 @@ def test_a_status_before_an_earlier_stage_is_out_of_order() -> None:
          ("E", "R2", "06", stamp("2025/07/02 09:00:00"))],
         schema={k: v for k, v in schema.items() if k != "_i"}, orient="row",
     )  # fmt: skip
-    late = dict(docs.out_of_order(rows, history).iter_rows())
+    late = dict(loading.out_of_order(rows, history).iter_rows())
     assert set(late) == {1, 4}
     assert "status 06 at 2025/07/01 09:00:00" in late[1] and "earlier status 01" in late[1]
 
@@ -631,7 +633,7 @@ def test_an_unfinished_batch_is_left_for_the_next_run(clean: Path, tmp_path: Pat
     unfinished = export / "documents" / f"date={WINDOW[0].replace(day=23):%Y-%m-%d}"
     unfinished.mkdir()
     (unfinished / docs.FILES[docs.REGISTER_SOURCE]).write_bytes(
-        gzip.compress(b",".join(c.encode() for c in docs.REGISTER_COLUMNS) + b"\n")
+        gzip.compress(b",".join(c.encode() for c in register.REGISTER_COLUMNS) + b"\n")
     )
     warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
     try:
@@ -669,7 +671,7 @@ def test_a_corrupt_gzip_fails_the_run_and_keeps_the_days_before(
 
 
 def test_register_rows_are_read_whatever_their_quoting(tmp_path: Path) -> None:
-    header = ",".join(docs.REGISTER_COLUMNS).encode()
+    header = ",".join(register.REGISTER_COLUMNS).encode()
     rows = [
         b'"000.00.01.H37,2025/07/01,1/UBND-VP",1,UBND-VP,000.00.01.H37,000.00.02.H37,1,18,'
         b"C\xc3\xb4ng v\xc4\x83n,2025/07/01,2025/07/01 08:00:00,0,2,1,1,0",
@@ -677,14 +679,14 @@ def test_register_rows_are_read_whatever_their_quoting(tmp_path: Path) -> None:
     ]
     path = tmp_path / "register.csv.gz"
     path.write_bytes(gzip.compress(b"\n".join([header, *rows]) + b"\n"))
-    lines, head = docs.read_lines(path, "documents/date=2025-07-01/register.csv.gz", True)
+    lines, head = reading.read_lines(path, "documents/date=2025-07-01/register.csv.gz", True)
     agencies = pl.DataFrame(
         {"code": ["000.00.01.H37", "000.00.02.H37"], "valid_from": [date(2025, 7, 1)] * 2,
          "valid_to": [None, None]},
         schema={"code": pl.String, "valid_from": pl.Date, "valid_to": pl.Date},
     )  # fmt: skip
-    texts, bad = docs.utf8_column(lines.lines)
-    prepared = docs.prepare_register(
+    texts, bad = utf8_column(lines.lines)
+    prepared = register.prepare_register(
         lines, texts, bad, head, docs.AgencyDirectory(agencies), date(2025, 7, 1)
     )
     assert prepared.rows["document_id"].to_list() == ["000.00.01.H37,2025/07/01,1/UBND-VP"]
@@ -724,8 +726,8 @@ def test_status_lines_laid_out_otherwise_are_read_by_tag(clean: Path) -> None:
         line.replace("Đã", "Đã &amp; &lt;b&gt;"),
     ]
     lines = [v.encode() for v in variants]
-    texts, _ = docs.utf8_column(pa.array(lines, pa.binary()))
-    collected = docs.fast_query(pl.Series(texts), docs.STATUS_SOURCE).collect()
+    texts, _ = utf8_column(pa.array(lines, pa.binary()))
+    collected = fastpath.fast_query(pl.Series(texts), docs.STATUS_SOURCE).collect()
     assert collected["_accepted"].all()
     assert collected["_positional"].to_list() == [True, False, False, False, False, True]
     fast, slow = fields_both_ways(lines, docs.STATUS_SOURCE)
@@ -754,7 +756,7 @@ def test_a_status_is_checked_against_the_statuses_already_loaded(tmp_path: Path)
             }
         )
         warehouse.append(docs.STATUS_TABLE.name, loaded)
-        latest = docs.latest_status(warehouse)
+        latest = loading.latest_status(warehouse)
         assert latest == datetime(2025, 7, 2, 9)
         batch = pl.DataFrame(
             {
@@ -765,10 +767,10 @@ def test_a_status_is_checked_against_the_statuses_already_loaded(tmp_path: Path)
                 "status_at": [datetime(2025, 7, 2, 8), datetime(2025, 7, 3, 8)],
             }
         )
-        history = docs._status_history(warehouse, batch, latest)
+        history = loading._status_history(warehouse, batch, latest)
         assert history.height == 1  # only R's: S answers no document of the batch
-        assert dict(docs.out_of_order(batch, history).iter_rows()).keys() == {0}
+        assert dict(loading.out_of_order(batch, history).iter_rows()).keys() == {0}
         later = batch.filter(pl.col("_i") == 1)
-        assert docs._status_history(warehouse, later, latest).height == 0  # no lookup needed
+        assert loading._status_history(warehouse, later, latest).height == 0  # no lookup needed
     finally:
         warehouse.close()

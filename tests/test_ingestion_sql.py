@@ -29,7 +29,6 @@ import sqlalchemy as sa
 from core.errors import SourceError
 from core.settings import Settings
 from core.warehouse import Warehouse, session
-from ingestion import sql as sql_module
 from ingestion.ledger import RunCounts, keyed_hash
 from ingestion.sql import (
     SOURCES_DIR,
@@ -42,6 +41,8 @@ from ingestion.sql import (
     load_sources,
     source_from_mapping,
 )
+from ingestion.sql import reading as sql_reading
+from ingestion.sql import run as sql_run
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
@@ -452,7 +453,7 @@ def test_transient_connection_failures_are_survived(
                     [pg_source.name],
                 )
 
-    monkeypatch.setattr(sql_module, "engine_for", flaky_engine)
+    monkeypatch.setattr(sql_run, "engine_for", flaky_engine)  # where the run looks it up
     settings = settings_for(tmp_path)
     with session(settings) as warehouse:
         result = ingest_sql(settings, warehouse, SOURCE, batch_size=BATCH, backoff_seconds=0.05,
@@ -535,7 +536,7 @@ def test_mariadb_source_into_postgres(
     untyped = replace(source, columns=tuple(replace(c, kind=None) for c in source.columns))
     engine = engine_for(untyped, url)
     try:
-        reflected = sql_module._Reader(untyped, engine, BATCH, 1, 0).reflect()
+        reflected = sql_reading.Reader(untyped, engine, BATCH, 1, 0).reflect()
     finally:
         engine.dispose()
     assert reflected == {c.name: c.kind for c in SOURCE.columns}
@@ -555,7 +556,7 @@ def test_postgres_types_are_reflected(pg_source: PgSource) -> None:
     untyped = replace(SOURCE, columns=tuple(replace(c, kind=None) for c in SOURCE.columns))
     engine = engine_for(untyped, pg_source.url)
     try:
-        reflected = sql_module._Reader(untyped, engine, BATCH, 1, 0).reflect()
+        reflected = sql_reading.Reader(untyped, engine, BATCH, 1, 0).reflect()
     finally:
         engine.dispose()
     assert reflected == {c.name: c.kind for c in SOURCE.columns}
