@@ -191,7 +191,7 @@ def run(
     publish: Annotated[bool, typer.Option(help="Publish to the CKAN portal.")] = True,
     dashboards: Annotated[bool, typer.Option(help="Deploy the Superset dashboards.")] = True,
 ) -> None:
-    """All steps in order: [simulate], ingest, build, publish, dashboards."""
+    """Every step in order: simulate (if asked or none yet), ingest, build, publish, dashboards."""
     settings = _settings()
     started = time.monotonic()
     if settings.sources == "simulator" and (simulate or not simulation.has_sources(settings)):

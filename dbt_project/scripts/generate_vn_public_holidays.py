@@ -20,7 +20,7 @@ import holidays
 import yaml
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
-FIRST_YEAR, LAST_YEAR = 2024, 2031  # keep in step with models/intermediate/int_dates__calendar
+FIRST_YEAR, LAST_YEAR = 2024, 2031  # keep in step with models/marts/core/dim_date.sql
 COLUMNS = ("calendar_date", "day_kind", "name_vi", "name_en")
 
 
