@@ -7,11 +7,12 @@ with ``COPY``, so loads stay fast on either.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
-import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from core.errors import BusyError
 from core.settings import Settings
 
 
@@ -216,19 +218,73 @@ def ensure_postgres_database(url: str) -> None:
             connection.execute(f'create database "{name}"')
 
 
+#: The schemas readers (dashboards, SQL Lab, the publisher) see: the marts alone. The raw
+#: layer and the ``ops`` ledger stay with the pipeline.
+READER_SCHEMAS = ("marts",)
+
+
+@contextmanager
+def writer_lock(settings: Settings, step: str) -> Iterator[None]:
+    """Hold the warehouse's writer lock for ``step`` (ingest, build), or fail at once with
+    :class:`BusyError` naming the run that holds it. The lock is the operating system's
+    (``flock``): a killed run releases it with its process."""
+    path = settings.home / "run" / "writer.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise BusyError(
+                f"{step}: the warehouse under {settings.home} is being written by {holder}; "
+                "run again when it has finished"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(
+            f"{step} (process {os.getpid()}, since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC)"
+        )
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def publish_serving_copy(settings: Settings) -> Path | None:
     """Replace the read-only copy that dashboards and publishing read, atomically.
 
     DuckDB allows one writer and locks readers out while it writes, so readers never open the
-    pipeline's file: they get a copy, swapped in with a rename once a build has succeeded.
+    pipeline's file: they get a copy of its marts, built beside the old copy and swapped in
+    with a rename once a build has succeeded (a reader holding the old file keeps reading it).
     """
     if settings.target != "duckdb":
         return None
     target = settings.serving_path
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_suffix(".duckdb.tmp")
-    with duckdb.connect(str(settings.warehouse_path)) as connection:
-        connection.execute("checkpoint")
-    shutil.copyfile(settings.warehouse_path, staging)
+    staging.unlink(missing_ok=True)
+    # Through the pipeline's own database (shared with a connection this process may hold).
+    with duckdb.connect(str(settings.warehouse_path)) as pipeline:
+        copy = str(staging).replace("'", "''")
+        pipeline.execute(f"attach '{copy}' as serving")
+        try:
+            for schema in READER_SCHEMAS:
+                pipeline.execute(f'create schema if not exists serving."{schema}"')
+                tables = pipeline.execute(
+                    "select table_name from information_schema.tables where table_catalog = "
+                    "current_database() and table_schema = ? order by 1",
+                    [schema],
+                ).fetchall()
+                for (table,) in tables:
+                    pipeline.execute(
+                        f'create table serving."{schema}"."{table}" as '
+                        f'select * from "{schema}"."{table}"'
+                    )
+        finally:
+            pipeline.execute("detach serving")
     os.replace(staging, target)
     return target

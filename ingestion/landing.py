@@ -30,12 +30,17 @@ def partition(settings: Settings, source: str, day: date | None = None) -> Path:
 def land(settings: Settings, source: str, run_id: str, part: int, table: pa.Table) -> Path:
     """Write one batch; returns its path. Parts are numbered within a run."""
     directory = partition(settings, source)
-    directory.mkdir(parents=True, exist_ok=True)
+    if not directory.is_dir():
+        directory.mkdir(parents=True, exist_ok=True)
+        # Personal data: readable by the platform's account alone, at every level.
+        for level in (settings.landing_dir, directory.parent, directory):
+            level.chmod(0o700)
     path = directory / f"run_id={run_id}-part={part:05d}.parquet"
     staging = path.with_suffix(".parquet.tmp")
     # Payloads are unique: a dictionary for them would be built only to be thrown away.
     dictionary = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
     pq.write_table(table, staging, compression="lz4", use_dictionary=dictionary)
+    staging.chmod(0o600)
     staging.replace(path)  # a reader never sees half a file
     return path
 

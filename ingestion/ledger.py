@@ -2,7 +2,8 @@
 
 A provincial data team must be able to say where every record went, so each run writes one
 row per source with read = loaded + rejected + duplicate, and each rejected record is kept
-with its reason and original payload.
+with its reason and its payload, personal values removed (:mod:`ingestion.privacy`; the
+original is in the landing zone).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.warehouse import Warehouse
+from ingestion.privacy import redact
 
 OPS_DDL = (
     "create schema if not exists ops",
@@ -105,6 +107,7 @@ class IngestResult:
     watermark_from: str | None = None
     watermark_to: str | None = None
     seconds: float = 0.0
+    message: str | None = None  # why a run failed, in one line
 
 
 def read_watermark(warehouse: Warehouse, source: str) -> str | None:
@@ -117,6 +120,22 @@ def write_watermark(warehouse: Warehouse, source: str, watermark: str) -> None:
     warehouse.execute(
         "insert into ops.source_state (source, watermark, updated_at) values (?, ?, ?)",
         [source, watermark, utc_now()],
+    )
+
+
+INTERRUPTED = (
+    "interrupted: the process ended before the run finished (killed or crashed); its committed "
+    "batches are kept and the next run went on after them"
+)
+
+
+def mark_interrupted(warehouse: Warehouse) -> int:
+    """Mark the runs left ``running`` by a process that died as ``interrupted`` (call with the
+    writer lock held: no run is really going on); returns how many."""
+    return warehouse.execute_count(
+        "update ops.ingest_runs set status = 'interrupted', finished_at = ?, message = ? "
+        "where status = 'running'",
+        [utc_now(), INTERRUPTED],
     )
 
 
@@ -162,7 +181,8 @@ def reject(warehouse: Warehouse, run_id: str, source: str, rejections: list[Reje
                 "source": [source] * len(rejections),
                 "record_key": [r.record_key for r in rejections],
                 "reason": [r.reason for r in rejections],
-                "payload": [r.payload for r in rejections],
+                # Analysts read ops: personal values stay in the landing zone only.
+                "payload": [redact(r.payload) for r in rejections],
                 "rejected_at": pa.array([now] * len(rejections), pa.timestamp("us")),
             }
         ),

@@ -6,10 +6,12 @@ import json
 import math
 from pathlib import Path
 
+import duckdb
 import pytest
+import yaml
 
 from core.settings import Settings
-from core.warehouse import Warehouse, session
+from core.warehouse import Warehouse, publish_serving_copy, session
 from govdata.pipeline import ingest
 from govdata.simulation import sources_for
 from transform.dbt import DBT_PROJECT_DIR, run_dbt
@@ -56,6 +58,53 @@ def build_on(settings: Settings, sources: Path) -> dict[str, list[tuple[object, 
         return {table: _sorted(warehouse, table, key) for table, key in MARTS.items()}
 
 
+def readers_see_no_personal_data(settings: Settings, sources: Path) -> None:
+    """Every text cell of every table of the readers' copy, against the applicants' names,
+    phones, e-mails and identity numbers the simulator wrote, and their shapes."""
+    from test_privacy import EMAIL, PHONE_OR_ID, personal_values
+
+    copy = publish_serving_copy(settings)
+    assert copy is not None
+    personal = personal_values(sources)
+    with duckdb.connect(str(copy), read_only=True) as readers:
+        columns = readers.execute(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where data_type = 'VARCHAR'"
+        ).fetchall()
+        assert columns
+        for schema, table, column in columns:
+            values = {
+                row[0]
+                for row in readers.execute(
+                    f'select distinct "{column}" from "{schema}"."{table}" '
+                    f'where "{column}" is not null'
+                ).fetchall()
+            }
+            assert not values & personal, (schema, table, column)
+            shaped = [v for v in values if EMAIL.search(v) or PHONE_OR_ID.fullmatch(v)]
+            assert not shaped, (schema, table, column, shaped[:3])
+
+
+def every_built_column_is_documented(settings: Settings) -> None:
+    """The yml beside each model lists exactly the columns the build made."""
+    documented: dict[str, list[str]] = {}
+    for path in (DBT_PROJECT_DIR / "models").rglob("*.yml"):
+        for model in yaml.safe_load(path.read_text(encoding="utf-8")).get("models", []):
+            documented[model["name"]] = [c["name"] for c in model.get("columns", [])]
+    with session(settings) as warehouse:
+        built = warehouse.fetch(
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema in ('staging', 'intermediate', 'marts') "
+            "order by table_name, ordinal_position"
+        )
+    columns: dict[str, list[str]] = {}
+    for table, column in built:
+        columns.setdefault(table, []).append(column)
+    assert set(columns) == set(documented)
+    for model, names in columns.items():
+        assert sorted(names) == sorted(documented[model]), model
+
+
 def _sorted(warehouse: Warehouse, table: str, key: str) -> list[tuple[object, ...]]:
     """The table's rows in key order, sorted here: engines may collate text differently."""
     width = len(key.split(","))
@@ -76,6 +125,8 @@ def test_marts_are_identical_on_duckdb_and_postgres(
 ) -> None:
     duckdb_settings = Settings(home=tmp_path / "duckdb", target="duckdb")
     on_duckdb = build_on(duckdb_settings, small_sources)
+    readers_see_no_personal_data(duckdb_settings, small_sources)
+    every_built_column_is_documented(duckdb_settings)
     on_postgres = build_on(
         Settings(home=tmp_path / "postgres", target="postgres", pg_url=pg_url), small_sources
     )

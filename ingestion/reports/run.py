@@ -13,6 +13,7 @@ from core.warehouse import Warehouse
 from ingestion import landing, ledger
 from ingestion.ledger import IngestResult, RunCounts
 from ingestion.loader import load_batch
+from ingestion.privacy import redact
 from ingestion.reports.catalogue import ingest_catalogue
 from ingestion.reports.contracts import FORMATS, PERIOD_FOLDER, SOURCE, SUBMISSIONS
 from ingestion.reports.reading import Batch, read_csv_export, read_excel_export
@@ -68,7 +69,8 @@ def _load_period(
     with warehouse.transaction():
         for batch, rows, rejections in prepared:
             seen = _already_rejected(warehouse, batch.file)
-            new = [r for r in rejections if (r.reason, r.payload) not in seen]
+            # Stored without personal values: compared in that form.
+            new = [r for r in rejections if (r.reason, redact(r.payload)) not in seen]
             counts.add(load_batch(warehouse, run_id, SOURCE, SUBMISSIONS, rows, new, batch.read))
         ledger.write_watermark(warehouse, SOURCE, period)
         ledger.add_to_run(warehouse, run_id, SOURCE, counts, period)

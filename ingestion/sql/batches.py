@@ -15,6 +15,7 @@ from core.warehouse import Warehouse
 from ingestion import ledger
 from ingestion.contract import Contract
 from ingestion.ledger import Rejection
+from ingestion.privacy import redact
 from ingestion.sql.conversion import jsonable, landing_array, to_raw_type
 from ingestion.sql.definitions import ARROW_TYPES, SqlSource
 
@@ -26,6 +27,7 @@ class Batch:
     rejections: list[Rejection]
     read: int
     last: tuple[object, ...] | None = None  # (updated, *natural key) of the last row read
+    newest: object | None = None  # the latest update time read that is not in the future
 
 
 @dataclass(slots=True)
@@ -37,6 +39,9 @@ class Context:
     codes: Mapping[str, Collection[str]]
     contract: Contract
     extra_checks: list[tuple[pl.Expr, str]] = field(default_factory=list)
+    # The latest acceptable update time (the source's zone, its column's type): a row updated
+    # later has a wrong clock; loaded, it would move the watermark past every row to come.
+    latest: object | None = None
 
 
 def prepare_batch(ctx: Context, raw: list[tuple[object, ...]]) -> Batch:
@@ -57,7 +62,19 @@ def prepare_batch(ctx: Context, raw: list[tuple[object, ...]]) -> Batch:
     frame = pl.from_arrow(pa.table(typed | {"_i": pa.array(range(len(raw)), pa.int64())}))
     assert isinstance(frame, pl.DataFrame)
     ok_types = pl.Series([r is None for r in type_reason], dtype=pl.Boolean)
-    valid, rejected = ctx.contract.split(frame.filter(ok_types), ctx.codes, ctx.extra_checks)
+    checks = list(ctx.extra_checks)
+    updated = pl.col(source.updated_column)
+    newest = None
+    if ctx.latest is not None:
+        future = updated.is_not_null() & (updated > pl.lit(ctx.latest))
+        checks.append((future, f"{source.updated_column}: in the future (after {ctx.latest}): "
+                               "not loaded, the watermark kept"))  # fmt: skip
+        # As the source sent it (its zone kept), as the watermark has always been stored.
+        current = frame.filter(ok_types & updated.is_not_null() & ~future.fill_null(False))
+        if not current.is_empty():
+            last = current.sort(source.updated_column, maintain_order=True)["_i"][-1]
+            newest = values[source.updated_column][last]
+    valid, rejected = ctx.contract.split(frame.filter(ok_types), ctx.codes, checks)
     reasons = {i: r for i, r in enumerate(type_reason) if r is not None}
     reasons.update(zip(rejected["_i"].to_list(), rejected["_reason"].to_list(), strict=True))
 
@@ -76,7 +93,7 @@ def prepare_batch(ctx: Context, raw: list[tuple[object, ...]]) -> Batch:
         else:
             outputs[c.name] = valid[c.name].to_arrow().cast(ARROW_TYPES[ctx.kinds[c.name]])
     rows = pa.table(outputs, schema=source.raw_table().schema)
-    return Batch(landed, rows, rejections, len(raw))
+    return Batch(landed, rows, rejections, len(raw), newest=newest)
 
 
 def _record_key(source: SqlSource, row: tuple[object, ...], position: Mapping[str, int]) -> str:
@@ -119,7 +136,7 @@ def new_rejections(
         )
     fresh = []
     for rejection in rejections:
-        identity = (rejection.record_key or "", rejection.payload)
+        identity = (rejection.record_key or "", redact(rejection.payload))  # as stored
         if identity not in seen:
             seen.add(identity)
             fresh.append(rejection)
