@@ -32,3 +32,12 @@ class PublishError(GovdataError):
 
 class ServiceError(GovdataError):
     """A platform service (Superset, CKAN, Airflow) could not be set up, started or reached."""
+
+
+class BusyError(GovdataError):
+    """Another run is writing to the warehouse (DuckDB has one writer): the message says which
+    and since when; try again when it has finished."""
+
+
+class BackupError(GovdataError):
+    """A backup could not be written, or a restore could not be done: the message says why."""

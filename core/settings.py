@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         "csv", description="Which of the reporting system's exports to read."
     )
     http_timeout_seconds: float = Field(30.0, gt=0)
+    future_tolerance_hours: float = Field(
+        24.0,
+        ge=0,
+        description="How far ahead of now (Vietnam time) a source's clock may run: "
+        "a record stamped later is rejected and never moves a watermark.",
+    )
     page_size: int = Field(5000, gt=0, le=10_000)
 
     landing_retention_days: int | None = Field(

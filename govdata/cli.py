@@ -10,12 +10,13 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from core.errors import SettingsError
 from core.settings import Settings, load_settings
-from govdata import pipeline, simulation
+from govdata import backup, pipeline, simulation
 from ingestion.ledger import IngestResult
 from simulator.generate import DEFAULT_END, DEFAULT_START
 from transform.dbt import DBT_PROJECT_DIR, run_dbt
@@ -39,7 +40,7 @@ def _step(name: str, action: Callable[[], T]) -> T:
     try:
         result = action()
     except (RuntimeError, ValueError, OSError) as error:
-        console.print(f"[red]{name} failed:[/red] {error}")
+        console.print(f"[red]{name} failed:[/red] {escape(str(error))}")
         raise typer.Exit(1) from None
     console.print(f"[green]{name}[/green] done in {time.monotonic() - started:.1f} s")
     return result
@@ -114,12 +115,13 @@ def _ingest(settings: Settings) -> None:
     with _progress() as progress:
         task = progress.add_task("ingesting pages", total=None)
         results = _step("ingest", ingest_sources)
-    table = Table("read", "loaded", "rejected", "duplicate", "watermark", "seconds")
+    table = Table("status", "read", "loaded", "rejected", "duplicate", "watermark", "seconds")
     table.columns.insert(0, Column("source", no_wrap=True))
     for r in results:
         c = r.counts
         table.add_row(
             r.source,
+            r.status if r.status != "failed" else "[red]failed[/red]",
             f"{c.read:,}",
             f"{c.loaded:,}",
             f"{c.rejected:,}",
@@ -128,6 +130,11 @@ def _ingest(settings: Settings) -> None:
             f"{r.seconds:.1f}",
         )
     console.print(table)
+    failed = pipeline.failures(results)
+    for r in failed:
+        console.print(f"[red]{r.source} failed:[/red] {escape(r.message or 'see ops.ingest_runs')}")
+    if failed:  # the others loaded; the orchestrator must still hear of it
+        raise typer.Exit(1)
 
 
 def _build(settings: Settings) -> None:
@@ -181,6 +188,27 @@ def publish() -> None:
 def dashboards() -> None:
     """Start or refresh Superset with the dashboards from superset_assets/."""
     _dashboards(_settings())
+
+
+@app.command("backup")
+def backup_command(
+    directory: Annotated[Path, typer.Argument(help="A new (or empty) directory.")],
+) -> None:
+    """Back up the warehouse, its ops state (watermarks, runs, rejections) and the secrets."""
+    summary = _step("backup", lambda: backup.backup(_settings(), directory))
+    console.print(f"{summary.tables} tables of the {summary.target} warehouse in {directory}")
+
+
+@app.command("restore")
+def restore_command(
+    directory: Annotated[Path, typer.Argument(help="A directory written by govdata backup.")],
+    replace: Annotated[
+        bool, typer.Option(help="Replace a warehouse that is not empty (else refused).")
+    ] = False,
+) -> None:
+    """Restore a backup; the next ingest goes on from the watermarks it holds."""
+    summary = _step("restore", lambda: backup.restore(_settings(), directory, replace))
+    console.print(f"{summary.tables} tables restored into the {summary.target} warehouse")
 
 
 @app.command()

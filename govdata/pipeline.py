@@ -14,8 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.errors import GovdataError
 from core.settings import Settings
-from core.warehouse import Warehouse, one_thread_per_statement, publish_serving_copy, session
+from core.warehouse import (
+    Warehouse,
+    one_thread_per_statement,
+    publish_serving_copy,
+    session,
+    writer_lock,
+)
 from ingestion import landing, ledger
 from ingestion.documents import ensure_tables as ensure_document_tables
 from ingestion.documents import ingest_documents
@@ -58,6 +65,11 @@ def ingest(
 ) -> list[IngestResult]:
     """Bring every source's new records into the raw layer.
 
+    A source system that cannot be read (a broken file, an API down) is reported as a failed
+    result with its reason, and the others still load: check for ``status == "failed"``.
+    Runs a killed process left ``running`` are marked interrupted first; a second ingest while
+    one is writing fails at once with :class:`~core.errors.BusyError`.
+
     The document system is read in a thread of its own, with its own warehouse session, while
     the other systems load: each keeps the cores busy only part of the time (the documents'
     checks, the procedures' JSON parsing in DuckDB), so together they finish sooner.
@@ -65,24 +77,57 @@ def ingest(
     settings.claim_home()
     # Landing files hold personal data: they are kept only for the configured retention.
     landing.prune(settings)
-    with session(settings) as warehouse, one_thread_per_statement(warehouse):
+    with (
+        writer_lock(settings, "ingest"),
+        session(settings) as warehouse,
+        one_thread_per_statement(warehouse),
+    ):
         # Shared schemas first: two sessions creating the same schema at once would conflict.
         ledger.ensure_ops_schema(warehouse)
+        ledger.mark_interrupted(warehouse)
         ensure_document_tables(warehouse)
         documents_warehouse = warehouse.sibling()
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents")
-        documents = pool.submit(ingest_documents, settings, documents_warehouse)
+        documents = pool.submit(
+            isolated, "documents", lambda: ingest_documents(settings, documents_warehouse)
+        )
         try:
-            procedures = ingest_procedures(settings, warehouse, on_page)
-            others = ingest_reports(settings, warehouse)
+            results = isolated(
+                "procedures", lambda: ingest_procedures(settings, warehouse, on_page)
+            )
+            results += isolated("reports", lambda: ingest_reports(settings, warehouse))
             # Systems that expose a database, declared in ingestion/sources/*.yaml.
-            others += [ingest_sql(settings, warehouse, source) for source in load_sources()]
+            for source in load_sources():
+                results += isolated(
+                    source.source_id,
+                    lambda source=source: [ingest_sql(settings, warehouse, source)],
+                )
         finally:
             # Never leave a writer behind: the document run ends (or fails) before we return.
             wait([documents])
             pool.shutdown()
             documents_warehouse.close()
-        return procedures + documents.result() + others
+        return _in_order(results, documents.result())
+
+
+def _in_order(others: list[IngestResult], documents: list[IngestResult]) -> list[IngestResult]:
+    """Procedures first, then documents, then the rest: the order the sources are printed in."""
+    procedures = [r for r in others if r.source.startswith("procedures")]
+    return procedures + documents + [r for r in others if not r.source.startswith("procedures")]
+
+
+def isolated(system: str, action: Callable[[], list[IngestResult]]) -> list[IngestResult]:
+    """``action``'s results, or one failed result naming why: one system that cannot be read
+    does not keep the others from loading (a bug still raises, with its traceback)."""
+    try:
+        return action()
+    except GovdataError as error:
+        failed = IngestResult(system, "", "failed", message=str(error).splitlines()[0])
+        return [failed]
+
+
+def failures(results: list[IngestResult]) -> list[IngestResult]:
+    return [r for r in results if r.status == "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +140,9 @@ class BuildOutcome:
 def build(settings: Settings) -> BuildOutcome:
     """Build and test every dbt model, then refresh the serving copy readers use."""
     started = time.monotonic()
-    result = run_dbt(settings, "build")
-    serving_copy = publish_serving_copy(settings)
+    with writer_lock(settings, "build"):
+        result = run_dbt(settings, "build")
+        serving_copy = publish_serving_copy(settings)
     return BuildOutcome(result, serving_copy, time.monotonic() - started)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pyarrow as pa
@@ -18,6 +19,15 @@ TIMESTAMP_PATTERN = r"^\d{14}$"  # the national portal's yyyyMMddHHmmss
 TIMESTAMP_FORMAT = "%Y%m%d%H%M%S"
 TEXT = pa.string()
 TIMESTAMP = pa.timestamp("us")  # local time, as the source wrote it (no zone)
+VIETNAM = timedelta(hours=7)  # the sources' clocks: Indochina Time, no daylight saving
+
+
+def latest_acceptable(tolerance: timedelta, now: datetime | None = None) -> str:
+    """The latest time a source may stamp a record with (its format, local time): now in
+    Vietnam plus a tolerance for clocks that run ahead. Anything later is a wrong clock or a
+    typo; let through, it would move the source's watermark past every record still to come."""
+    local = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None) + VIETNAM
+    return f"{local + tolerance:{TIMESTAMP_FORMAT}}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +42,9 @@ class Field:
     maximum: float | None = None
     timestamp_format: str | None = None  # text that must parse as a timestamp
     personal: bool = False  # never goes past ingestion
+    # The source's clock set it (when a version was pushed, an event happened): it cannot be in
+    # the future, and the field a watermark follows must be one of these.
+    not_in_future: bool = False
     json: bool = False  # a nested value, kept as JSON text
     derived: str | None = None  # computed from the record (SQL over its fields), checked only
     # What the raw layer keeps once the field passed its checks (text as it arrived, unless a
@@ -90,8 +103,11 @@ class Contract:
             if f.raw_type == TIMESTAMP and f.timestamp_format
         }
 
-    def checks(self, codes: Mapping[str, Collection[str]]) -> list[tuple[pl.Expr, str]]:
-        """(condition that flags a bad row, reason) pairs, in the order they are reported."""
+    def checks(
+        self, codes: Mapping[str, Collection[str]], latest: str | None = None
+    ) -> list[tuple[pl.Expr, str]]:
+        """(condition that flags a bad row, reason) pairs, in the order they are reported.
+        ``latest``: the latest acceptable time (:func:`latest_acceptable`)."""
         checks: list[tuple[pl.Expr, str]] = []
         for f in self.fields:
             column = pl.col(f.name)
@@ -112,6 +128,12 @@ class Contract:
                 checks.append(
                     (column.is_not_null() & parsed.is_null(), f"{f.name}: not a valid date")
                 )
+            if f.not_in_future and latest is not None:
+                # Text of one fixed width (the pattern was checked first): compared as text.
+                checks.append(
+                    (column.is_not_null() & (column > latest),
+                     f"{f.name}: in the future (after {latest}): not loaded, the watermark kept")
+                )  # fmt: skip
             if f.allowed is not None:
                 checks.append(
                     (column.is_not_null() & ~column.is_in(list(f.allowed)),
@@ -131,10 +153,10 @@ class Contract:
 
     def split(
         self, frame: pl.DataFrame, codes: Mapping[str, Collection[str]] | None = None,
-        extra_checks: list[tuple[pl.Expr, str]] | None = None,
+        extra_checks: list[tuple[pl.Expr, str]] | None = None, latest: str | None = None,
     ) -> tuple[pl.DataFrame, pl.DataFrame]:  # fmt: skip
         """(valid rows, rejected rows with a ``_reason`` column)."""
-        checks = self.checks(codes or {}) + (extra_checks or [])
+        checks = self.checks(codes or {}, latest) + (extra_checks or [])
         if not checks:
             return frame, frame.clear().with_columns(_reason=pl.lit("", pl.String))
         reason: pl.Expr = pl.lit(None, pl.String)

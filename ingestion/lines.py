@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from isal import igzip
+from isal import igzip, isal_zlib
+
+from core.errors import SourceError
 
 # A block is a whole number of DuckDB row groups (122,880 rows), so that each commit of a
 # clean block adds full row groups. Blocks cut by size left a part-filled row group at every
@@ -222,7 +225,15 @@ def read_blocks(
                     capacity = 2 * buffer.size
                     buffer = _allocate(capacity, buffer.slice(0, filled))
                 with memoryview(buffer).cast("B") as view:
-                    read = handle.readinto(view[filled : filled + READ_BYTES])
+                    try:
+                        read = handle.readinto(view[filled : filled + READ_BYTES])
+                    except (EOFError, OSError, zlib.error, isal_zlib.error) as error:
+                        # A cut or damaged archive: what was read before is loaded, the
+                        # rest waits for a fixed file (read again from where this stopped).
+                        raise SourceError(
+                            f"{origin}: the file is cut or damaged after byte "
+                            f"{position + filled:,} of its content ({error})"
+                        ) from error
                 if not read:
                     at_end = True
                     break

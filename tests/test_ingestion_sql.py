@@ -624,3 +624,26 @@ def test_values_are_converted_to_the_raw_types() -> None:
     assert convert(b"\xff", "string", VN) == (None, "not valid UTF-8 text")
     assert convert("a\x00b", "string", VN) == (None, "contains a NUL character")
     assert convert(None, "date", VN) == (None, None)
+
+
+def test_a_row_updated_in_the_future_never_moves_the_watermark(
+    pg_source: PgSource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row whose clock said 2099 is rejected with its reason; the next genuine update is read."""
+    monkeypatch.setenv(URL_ENV, pg_source.url)
+    rng = random.Random(11)
+    pg_source.insert([make_row(ROWS + 1, rng, datetime(2099, 12, 31))])
+    settings = settings_for(tmp_path / "duck")
+    with session(settings) as warehouse:
+        first = ingest_sql(settings, warehouse, SOURCE, batch_size=BATCH)
+        assert first.watermark_to is not None and first.watermark_to < "2099"
+        assert first.counts.reconciles
+        reasons = {key: reason for key, reason in rejections(warehouse)}
+        assert "in the future" in reasons[f"PA2025{ROWS + 1:06d}"]
+        newest = datetime.fromisoformat(first.watermark_to).astimezone(VN).replace(tzinfo=None)
+        genuine = newest + timedelta(minutes=5)  # local time, as the source system keeps it
+        pg_source.insert([make_row(ROWS + 2, rng, genuine)])
+        second = ingest_sql(settings, warehouse, SOURCE, batch_size=BATCH)
+    assert second.counts.loaded == 1, second.counts
+    assert second.watermark_to is not None
+    assert datetime.fromisoformat(second.watermark_to) == genuine.replace(tzinfo=VN)

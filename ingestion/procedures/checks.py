@@ -92,15 +92,17 @@ def check_dossiers(
     codes: CodeLists,
     pseudonyms: ledger.Pseudonyms,
     located: Callable[[int], str] | None = None,
+    latest: str | None = None,
 ) -> Batch:
-    """Validate a batch of dossier lines and turn the valid ones into raw rows.
+    """Validate a batch of dossier lines and turn the valid ones into raw rows (``latest``:
+    the latest acceptable update time, :func:`ingestion.contract.latest_acceptable`).
 
     Lines are parsed once by ``engine`` into Arrow; only the checked and personal fields go
     to polars, and the applicant becomes a keyed hash: no record passes through Python.
     """
     parsed, records, problems = parse_records(engine, lines, DOSSIER_CONTRACT,
                                        (*DOSSIER_CHECKED, *PERSONAL_FIELDS))  # fmt: skip
-    valid, rejected = DOSSIER_CONTRACT.split(records, codes.as_mapping())
+    valid, rejected = DOSSIER_CONTRACT.split(records, codes.as_mapping(), latest=latest)
     problems += list(rejected.select("_i", "_reason", "MaHoSo").iter_rows())
     # A version sent twice in one batch is loaded once (the copy counts as a duplicate).
     valid = valid.filter(pl.struct("MaHoSo", "NgayCapNhat").is_first_distinct())
@@ -148,6 +150,7 @@ def check_events(
     received: Callable[[pl.Series], pl.DataFrame],
     pseudonyms: ledger.Pseudonyms,
     located: Callable[[int], str] | None = None,
+    latest: str | None = None,
 ) -> Batch:
     """Validate progress events: the contract, then their place in the dossier's story."""
     _, records, problems = parse_records(engine, lines, EVENT_CONTRACT)
@@ -159,7 +162,9 @@ def check_events(
         & pl.col("_received").is_not_null()
         & (pl.col("ThoiDiemXuLy") < pl.col("_received"))
     )
-    valid, rejected = EVENT_CONTRACT.split(records, extra_checks=[(out_of_order, OUT_OF_ORDER)])
+    valid, rejected = EVENT_CONTRACT.split(
+        records, extra_checks=[(out_of_order, OUT_OF_ORDER)], latest=latest
+    )
     problems += list(rejected.select("_i", "_reason", "MaHoSo").iter_rows())
     valid = valid.filter(pl.struct("MaHoSo", "TrangThai", "ThoiDiemXuLy").is_first_distinct())
     rows = valid.select(

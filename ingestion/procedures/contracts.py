@@ -62,7 +62,8 @@ DOSSIER_CONTRACT = Contract(
         Field("TaiLieuNop", json=True, description="Submitted documents"),
         Field("DanhSachLePhi", json=True, description="Fees and charges"),
         Field("DanhSachGiayToKetQua", json=True, description="Result documents"),
-        Field("NgayCapNhat", required=True, **TYPED_STAMP, description="Version pushed"),
+        Field("NgayCapNhat", required=True, **TYPED_STAMP, not_in_future=True,
+              description="Version pushed"),
         Field(LARGEST_FEE, pl.Float64, minimum=0, maximum=MAX_FEE_VND, derived=(
             # -1 (below the minimum) when the list is not a list of amounts
             """case when "DanhSachLePhi" is null then null
@@ -92,7 +93,13 @@ EVENT_CONTRACT = Contract(
     fields=(
         Field("MaHoSo", required=True, description="Dossier code"),
         Field("TrangThai", required=True, allowed=[str(n) for n in range(1, 11)]),
-        Field("ThoiDiemXuLy", required=True, **STAMP, description="When the step happened"),
+        Field(
+            "ThoiDiemXuLy",
+            required=True,
+            **STAMP,
+            not_in_future=True,
+            description="When the step happened",
+        ),
         Field("PhongBanXuLy", description="Agency code / department that acted"),
         Field("NguoiXuLy", personal=True, description="Staff account that acted"),
     ),

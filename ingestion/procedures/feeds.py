@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -14,6 +15,7 @@ from core.errors import SourceError
 from core.settings import Settings
 from core.warehouse import Warehouse
 from ingestion import landing, ledger
+from ingestion.contract import latest_acceptable
 from ingestion.ledger import IngestResult, RunCounts
 from ingestion.lines import (
     FileProgress,
@@ -113,7 +115,13 @@ def _ingest_exports(
     return run_source(warehouse, feed.source, run_id, watermark, read)
 
 
-def _dossier_feed(source: str, code_lists: Callable[[], CodeLists], key: bytes) -> Feed:
+def _latest(settings: Settings) -> str:
+    return latest_acceptable(timedelta(hours=settings.future_tolerance_hours))
+
+
+def _dossier_feed(
+    source: str, code_lists: Callable[[], CodeLists], key: bytes, latest: str
+) -> Feed:
     @contextmanager
     def checking() -> Iterator[Check]:
         codes = code_lists()
@@ -122,13 +130,13 @@ def _dossier_feed(source: str, code_lists: Callable[[], CodeLists], key: bytes) 
         pseudonyms = ledger.Pseudonyms(key, capacity=0)
         with closing(check_engines()) as engines:
             yield lambda lines, located: check_dossiers(
-                engines.get(), lines, codes, pseudonyms, located
+                engines.get(), lines, codes, pseudonyms, located, latest
             )
 
     return Feed(source, DOSSIERS_TABLE, checking)
 
 
-def _event_feed(source: str, warehouse: Warehouse, key: bytes) -> Feed:
+def _event_feed(source: str, warehouse: Warehouse, key: bytes, latest: str) -> Feed:
     @contextmanager
     def checking() -> Iterator[Check]:
         pseudonyms = ledger.Pseudonyms(key)
@@ -139,7 +147,7 @@ def _event_feed(source: str, warehouse: Warehouse, key: bytes) -> Feed:
         ):
             yield lambda lines, located: check_events(
                 engines.get(), lines, lambda codes: receptions(readers.get(), codes), pseudonyms,
-                located,
+                located, latest,
             )  # fmt: skip
 
     return Feed(source, EVENTS_TABLE, checking)
@@ -159,7 +167,7 @@ def ingest_dossiers(
     """Bring the dossier versions pushed since the last watermark into the raw layer."""
     api = _api(settings, api)
     try:
-        feed = _dossier_feed(SOURCE, api.code_lists, settings.pii_key())
+        feed = _dossier_feed(SOURCE, api.code_lists, settings.pii_key(), _latest(settings))
         return _ingest_pages(settings, warehouse, feed, "/api/dossiers", api,
                              run_id or ledger.new_run_id(), on_page)  # fmt: skip
     finally:
@@ -176,7 +184,7 @@ def ingest_events(
     """Bring the progress events since the last watermark (ingest dossiers first)."""
     api = _api(settings, api)
     try:
-        feed = _event_feed(EVENTS_SOURCE, warehouse, settings.pii_key())
+        feed = _event_feed(EVENTS_SOURCE, warehouse, settings.pii_key(), _latest(settings))
         return _ingest_pages(settings, warehouse, feed, "/api/events", api,
                              run_id or ledger.new_run_id(), on_page)  # fmt: skip
     finally:
@@ -191,8 +199,9 @@ def ingest_dossier_exports(
 ) -> IngestResult:
     """Bring the dossier versions of the export files into the raw layer."""
     feed = _dossier_feed(
-        EXPORT_SOURCE, lambda: CodeLists.from_warehouse(warehouse), settings.pii_key()
-    )
+        EXPORT_SOURCE, lambda: CodeLists.from_warehouse(warehouse), settings.pii_key(),
+        _latest(settings),
+    )  # fmt: skip
     files = export_files(settings.procedures_exports_dir, "dossiers")
     return _ingest_exports(settings, warehouse, feed, files, run_id or ledger.new_run_id(),
                            on_page)  # fmt: skip
@@ -205,7 +214,7 @@ def ingest_event_exports(
     on_page: Callable[[RunCounts], None] | None = None,
 ) -> IngestResult:
     """Bring the progress events of the export files (ingest dossiers first)."""
-    feed = _event_feed(EVENTS_EXPORT_SOURCE, warehouse, settings.pii_key())
+    feed = _event_feed(EVENTS_EXPORT_SOURCE, warehouse, settings.pii_key(), _latest(settings))
     files = export_files(settings.procedures_exports_dir, "events")
     return _ingest_exports(settings, warehouse, feed, files, run_id or ledger.new_run_id(),
                            on_page)  # fmt: skip

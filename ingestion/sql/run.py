@@ -42,6 +42,13 @@ def _watermark_value(text: str | None, kind: str) -> object:
     return text
 
 
+def _latest_update(kind: str, zone: str, tolerance: timedelta) -> object | None:
+    """The latest acceptable update time, as the update column holds it (local time of the
+    source's zone, naive); none for a column that is not a time."""
+    latest = datetime.now(ZoneInfo(zone)).replace(tzinfo=None, microsecond=0) + tolerance
+    return {"timestamp": latest, "date": latest.date()}.get(kind)
+
+
 def _later(value: object, than: object) -> bool:
     if than is None:
         return True
@@ -118,7 +125,9 @@ def ingest_sql(
             codes or {},
             resolved.contract,
             resolved.extra_checks(),
-        )
+            _latest_update(kinds[source.updated_column] or "string", source.timezone,
+                           timedelta(hours=settings.future_tolerance_hours)),
+        )  # fmt: skip
         _check_raw_columns(warehouse, table)
         table.ensure(warehouse)
 
@@ -140,8 +149,9 @@ def ingest_sql(
                         warehouse, run_id, source_id, table, batch.rows, fresh, batch.read
                     )
                     advanced = None
-                    if batch.last is not None and _later(batch.last[0], watermark):
-                        advanced = batch.last[0]
+                    newest = batch.last[0] if ctx.latest is None else batch.newest
+                    if batch.last is not None and newest is not None and _later(newest, watermark):
+                        advanced = newest
                         ledger.write_watermark(warehouse, source_id, _watermark_text(advanced))
                     ledger.add_to_run(
                         warehouse, run_id, source_id, counts,
