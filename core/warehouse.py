@@ -230,5 +230,31 @@ def publish_serving_copy(settings: Settings) -> Path | None:
     with duckdb.connect(str(settings.warehouse_path)) as connection:
         connection.execute("checkpoint")
     shutil.copyfile(settings.warehouse_path, staging)
+    with duckdb.connect(str(staging)) as copy:
+        scrub_personal_data(copy)
     os.replace(staging, target)
     return target
+
+
+#: Columns of the ops ledger that may hold personal data: the records rejected at ingestion are
+#: kept as read (ops.rejected_records). Readers query the serving copy (SQL Lab): they get the
+#: reasons, never the records.
+PERSONAL_COLUMNS = {"ops.rejected_records": ("payload", "record_key")}
+
+
+def scrub_personal_data(copy: duckdb.DuckDBPyConnection) -> None:
+    """Drop the columns that may hold personal data from a readers' copy of the warehouse."""
+    for table, columns in PERSONAL_COLUMNS.items():
+        schema, name = table.split(".")
+        present = {
+            column
+            for (column,) in copy.execute(
+                "select column_name from information_schema.columns"
+                " where table_schema = ? and table_name = ?",
+                [schema, name],
+            ).fetchall()
+        }
+        for column in columns:
+            if column in present:
+                copy.execute(f'alter table {table} drop column "{column}"')
+    copy.execute("checkpoint")
