@@ -20,6 +20,10 @@ from core.profile import ProvinceProfile, province_profile
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+#: Passwords that ship with the code: fine for a demo, refused by a production deployment.
+DEFAULT_PASSWORDS = {"superset_admin_password": "admin", "superset_demo_password": "demo"}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GOVDATA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -95,7 +99,27 @@ class Settings(BaseSettings):
         None, description="Superset's SECRET_KEY; when unset one is generated under home."
     )
     superset_admin_user: str = "admin"
-    superset_admin_password: str = "admin"
+    superset_admin_password: str = Field(
+        DEFAULT_PASSWORDS["superset_admin_password"],
+        description="Superset admin's password; a production deployment refuses the default.",
+    )
+    deployment: Literal["demo", "production"] = Field(
+        "demo",
+        description="'demo' creates demo users (a leader, an analyst, one per commune); "
+        "'production' creates none and refuses default passwords.",
+    )
+    superset_demo_password: str = Field(
+        DEFAULT_PASSWORDS["superset_demo_password"],
+        description="Password of the demo users (demo deployments only).",
+    )
+    warehouse_reader: str = Field(
+        "govdata_reader",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL role the dashboards and SQL Lab read the marts as (read-only).",
+    )
+    warehouse_reader_password: SecretStr | None = Field(
+        None, description="Its password (required in production on PostgreSQL)."
+    )
     superset_metadata_url: str = Field(
         "postgresql://postgres@127.0.0.1:5432/govdata_superset",
         description="Superset's own metadata database.",
@@ -142,6 +166,17 @@ class Settings(BaseSettings):
     ckan_venv: Path = Field(
         REPO_ROOT / ".venv-ckan", description="CKAN's own virtualenv (services/ckan/install.sh)."
     )
+
+    def default_passwords(self) -> list[str]:
+        """The settings a production deployment must change: the admin's password left at its
+        default, and PostgreSQL's read-only role without a password (demo users exist only in
+        a demo deployment)."""
+        found = []
+        if self.superset_admin_password == DEFAULT_PASSWORDS["superset_admin_password"]:
+            found.append("superset_admin_password")
+        if self.target == "postgres" and self.warehouse_reader_password is None:
+            found.append("warehouse_reader_password")
+        return [f"GOVDATA_{name.upper()}" for name in found]
 
     @field_validator("province_code")
     @classmethod

@@ -153,6 +153,17 @@ def _publish(settings: Settings) -> None:
 def _dashboards(settings: Settings) -> None:
     url = _step("dashboards", lambda: pipeline.dashboards(settings))
     console.print(f"dashboard: {url}")
+    from govdata.services import superset
+
+    for topic in superset.DASHBOARD_TOPICS[1:]:
+        console.print(
+            f"dashboard: {superset.dashboard_url(settings, settings.profile.dashboard_slug(topic))}"
+        )
+    if settings.deployment == "demo":
+        console.print(
+            "demo users (password GOVDATA_SUPERSET_DEMO_PASSWORD): lanhdao (province),"
+            " phantich (analyst, SQL Lab), xa-<commune code> (one commune)"
+        )
 
 
 @app.command()

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Response, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 from core.settings import REPO_ROOT, Settings
@@ -29,7 +30,17 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
-DASHBOARD_YAML = superset.ASSETS_DIR / "dashboards" / "kpi_766.yaml"
+DASHBOARDS_DIR = superset.ASSETS_DIR / "dashboards"
+DASHBOARD_YAML = DASHBOARDS_DIR / "kpi_766.yaml"
+#: Each dashboard's topic (its slug is ``<topic>-<province slug>``) and its YAML.
+DASHBOARDS = {
+    "kpi": "kpi_766.yaml",
+    "procedures": "procedures.yaml",
+    "documents": "documents.yaml",
+    "reports": "reports.yaml",
+    "merger": "merger.yaml",
+    "data-quality": "data_quality.yaml",
+}
 
 # Every chart has rendered (no spinner; a chart, a table row or a big number) or failed.
 CHARTS_SETTLED = """
@@ -46,8 +57,9 @@ CHARTS_SETTLED = """
 """
 
 
-def chart_count() -> int:
-    position = yaml.safe_load(DASHBOARD_YAML.read_text(encoding="utf-8"))["position"]
+def chart_count(topic: str = "kpi") -> int:
+    path = DASHBOARDS_DIR / DASHBOARDS[topic]
+    position = yaml.safe_load(path.read_text(encoding="utf-8"))["position"]
     return sum(1 for v in position.values() if isinstance(v, dict) and v["type"] == "CHART")
 
 
@@ -64,8 +76,11 @@ def chromium() -> Iterator[Browser]:
         browser.close()
 
 
-def logged_in_page(browser: Browser, settings: Settings) -> Page:
-    """A page logged in through the login form; requests to any other host are blocked."""
+def logged_in_page(
+    browser: Browser, settings: Settings, username: str | None = None, password: str | None = None
+) -> Page:
+    """A page logged in through the login form (as the admin unless told); requests to any
+    other host are blocked."""
     base = superset.base_url(settings)
     context = browser.new_context(viewport={"width": 1600, "height": 1200}, locale="vi-VN")
 
@@ -78,19 +93,45 @@ def logged_in_page(browser: Browser, settings: Settings) -> Page:
     context.route("**/*", only_superset)
     page = context.new_page()
     page.goto(f"{base}/login/")
-    page.fill("#username", settings.superset_admin_user)
-    page.fill("#password", settings.superset_admin_password)
+    page.fill("#username", username or settings.superset_admin_user)
+    page.fill("#password", password or settings.superset_admin_password)
     page.keyboard.press("Enter")
     # The first login after start-up can take a while on a busy 2-core machine.
     page.wait_for_url(lambda url: "/login" not in url, timeout=90_000)
     return page
 
 
-def open_dashboard(page: Page, settings: Settings) -> list[dict[str, object]]:
-    """Open the dashboard, wait until every chart settled, describe each chart."""
-    page.goto(superset.dashboard_url(settings))
-    page.wait_for_function(CHARTS_SETTLED, arg=chart_count(), timeout=120_000)
-    page.wait_for_timeout(2_000)  # let the charts' entry animations end (for the screenshot)
+def open_dashboard(
+    page: Page,
+    settings: Settings,
+    topic: str = "kpi",
+    chart_data: list[dict[str, Any]] | None = None,
+) -> list[dict[str, object]]:
+    """Open a dashboard, wait until every chart settled, describe each chart.
+
+    With ``chart_data``, the answers of the chart-data API to the page are appended to it
+    (status, and the JSON body's queries), to check that each query succeeded with rows.
+    """
+    responses: list[Response] = []
+
+    def keep(response: Response) -> None:
+        if "/api/v1/chart/data" in response.url:
+            responses.append(response)
+
+    page.on("response", keep)
+    try:
+        page.goto(superset.dashboard_url(settings, settings.profile.dashboard_slug(topic)))
+        page.wait_for_function(CHARTS_SETTLED, arg=chart_count(topic), timeout=120_000)
+        page.wait_for_timeout(2_000)  # let the charts' entry animations end (for the screenshot)
+    finally:
+        page.remove_listener("response", keep)
+    if chart_data is not None:
+        for response in responses:
+            try:
+                body = response.json()
+            except (PlaywrightError, ValueError):
+                body = {"text": response.text()[:500]}
+            chart_data.append({"status": response.status, "url": response.url, "body": body})
     return page.locator("[data-test-chart-id]").evaluate_all(
         """(charts) => charts.map((chart) => ({
           id: chart.getAttribute('data-test-chart-id'),

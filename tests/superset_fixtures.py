@@ -1,140 +1,86 @@
-"""A small KPI warehouse for the dashboard tests: the `marts.kpi_unit_month` contract only.
+"""A small warehouse for the dashboard tests, built the way the platform builds one.
 
-It does not depend on the pipeline: a few months of the online-dossier rate (766.3.3) and the
-on-time rate (766.2.1) for the province of Ninh Binh and a dozen of its communes, including a
-commune with no dossier in a month (rate null), written with the same DuckDB minor as the
-serving copy.
+Three months of the simulated province (conftest's ``small_sources``, crossing the 2025
+merger) are ingested and built by the pipeline on DuckDB or PostgreSQL, so every mart the
+dashboards read exists with the columns and figures the platform gives. The figures the
+dashboards must show are read back from the same marts here (``expected_figures``).
 """
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
-import duckdb
-import psycopg
+from core.settings import Settings
+from core.warehouse import session
+from govdata.pipeline import build, ingest
+from govdata.simulation import sources_for
 
-PROVINCE = ("37", "Tỉnh Ninh Bình")
-COMMUNES = [
-    ("14353", "Phường Hoa Lư"),
-    ("14356", "Phường Tây Hoa Lư"),
-    ("14359", "Phường Nam Hoa Lư"),
-    ("13675", "Phường Nam Định"),
-    ("13684", "Phường Thiên Trường"),
-    ("13966", "Phường Phủ Lý"),
-    ("14230", "Xã Gia Viễn"),
-    ("14428", "Xã Kim Sơn"),
-    ("14524", "Xã Yên Mô"),
-    ("13837", "Xã Hải Hậu"),
-    ("13795", "Xã Nghĩa Hưng"),
-    ("14047", "Xã Bình Lục"),
-]
-MONTHS = [date(2025, m, 1) for m in range(7, 13)]
-KPIS = {
-    "766.3.3": "Online dossier rate",
-    "766.2.1": "On-time rate",
+
+def build_small_warehouse(settings: Settings, sources: Path) -> None:
+    """Ingest the small sources into the settings' warehouse, build it, publish its copy."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    link = settings.home / "sources"
+    if not link.exists():
+        link.symlink_to(sources, target_is_directory=True)
+    with sources_for(settings) as reading:  # the simulator serves the procedure API
+        results = ingest(reading)
+    assert all(r.counts.reconciles for r in results)
+    build(settings)
+
+
+def vietnamese(value: float, decimals: int = 0) -> str:
+    """A number as the dashboards print it (Superset's D3_FORMAT): 1.234,5."""
+    text = f"{value:,.{decimals}f}"
+    return text.replace(",", " ").replace(".", ",").replace(" ", ".")
+
+
+#: Per dashboard: the big number checked against its mart, the SQL giving the figure (in the
+#: month the month filter defaults to, the latest of the dataset it targets), and decimals.
+FIGURES: dict[str, tuple[str, str, int]] = {
+    "kpi": (
+        "Tổng điểm Bộ chỉ số 766 (thang 100)",
+        "select max(total_points) from marts.kpi_766_score_unit_month where unit_level ="
+        " 'province' and period_month = (select max(period_month)"
+        " from marts.kpi_766_score_unit_month)",
+        1,
+    ),
+    "procedures": (
+        "Hồ sơ tiếp nhận",
+        "select sum(received_count) from marts.proc_dossiers_month where period_month ="
+        " (select max(period_month) from marts.proc_dossiers_month)",
+        0,
+    ),
+    "documents": (
+        "Văn bản đi",
+        "select sum(document_count) from marts.doc_documents_agency_month where period_month"
+        " = (select max(period_month) from marts.doc_documents_agency_month)",
+        0,
+    ),
+    "reports": (
+        "Báo cáo đến hạn",
+        "select sum(due_count) from marts.rep_reports_agency_month where period_month ="
+        " (select max(period_month) from marts.rep_reports_agency_month)",
+        0,
+    ),
+    "merger": (
+        "Đơn vị cũ có số liệu",
+        "select count(distinct unit_key) from marts.kpi_merger_unit_month where not is_current",
+        0,
+    ),
+    "data-quality": (
+        "Bản ghi đã đọc",
+        "select sum(rows_read) from marts.ops_ingest_runs",
+        0,
+    ),
 }
-EMPTY_COMMUNE = "14524"  # no dossier in the first month: denominator 0, rate null
 
 
-Row = tuple[date, str, str, str, str, str, int, int, float | None]
-
-
-def kpi_rows(months: list[date] = MONTHS) -> list[Row]:
-    """Rows of marts.kpi_unit_month, deterministic; the province row sums its communes."""
-    rows: list[Row] = []
-    for m_index, month in enumerate(months):
-        for kpi_index, (kpi_code, kpi_name) in enumerate(KPIS.items()):
-            total_num = total_den = 0
-            for c_index, (code, name) in enumerate(COMMUNES):
-                if code == EMPTY_COMMUNE and m_index == 0:
-                    num = den = 0
-                else:
-                    den = 80 + 17 * c_index + 9 * m_index
-                    share = 0.25 + 0.05 * c_index + 0.03 * m_index + 0.1 * kpi_index
-                    num = min(den, round(den * share))
-                total_num += num
-                total_den += den
-                rate = num / den if den else None
-                rows.append((month, code, name, "commune", kpi_code, kpi_name, num, den, rate))
-            rows.append(
-                (
-                    month,
-                    PROVINCE[0],
-                    PROVINCE[1],
-                    "province",
-                    kpi_code,
-                    kpi_name,
-                    total_num,
-                    total_den,
-                    total_num / total_den,
-                )
-            )
-    return rows
-
-
-def latest_province_rate(months: list[date] = MONTHS, kpi_code: str = "766.3.3") -> float:
-    """The figure the big number must show: the province's rate in the latest month."""
-    rows = kpi_rows(months)
-    latest = max(months)
-    for row in rows:
-        if row[0] == latest and row[3] == "province" and row[4] == kpi_code and row[8]:
-            return row[8]
-    raise LookupError(kpi_code)
-
-
-def latest_commune_ranking(months: list[date] = MONTHS, kpi_code: str = "766.3.3") -> list[str]:
-    """Names of the communes with dossiers in the latest month, highest rate first."""
-    latest = max(months)
-    rows = [
-        r
-        for r in kpi_rows(months)
-        if r[0] == latest and r[3] == "commune" and r[4] == kpi_code and r[7] > 0
-    ]
-    return [r[2] for r in sorted(rows, key=lambda r: r[8] or 0.0, reverse=True)]
-
-
-COLUMNS_DDL = """
-    period_month DATE NOT NULL,
-    unit_code VARCHAR NOT NULL,
-    unit_name VARCHAR NOT NULL,
-    unit_level VARCHAR NOT NULL,
-    kpi_code VARCHAR NOT NULL,
-    kpi_name VARCHAR NOT NULL,
-    numerator DOUBLE PRECISION NOT NULL,
-    denominator DOUBLE PRECISION NOT NULL,
-    rate DOUBLE PRECISION,
-    boundaries VARCHAR NOT NULL DEFAULT 'current',
-    unit_key VARCHAR
-"""
-INSERTED = (
-    "period_month, unit_code, unit_name, unit_level, kpi_code, kpi_name, numerator, "
-    "denominator, rate"
-)
-
-
-def write_kpi_postgres(conninfo: str, months: list[date] = MONTHS) -> None:
-    """The same mart in an existing PostgreSQL database (the GOVDATA_TARGET=postgres case)."""
-    with psycopg.connect(conninfo, autocommit=True) as con:
-        con.execute("DROP SCHEMA IF EXISTS marts CASCADE")
-        con.execute("CREATE SCHEMA marts")
-        con.execute(f"CREATE TABLE marts.kpi_unit_month ({COLUMNS_DDL})")
-        with con.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO marts.kpi_unit_month ({INSERTED}) VALUES ({', '.join(['%s'] * 9)})",
-                kpi_rows(months),
-            )
-
-
-def write_kpi_warehouse(path: Path, months: list[date] = MONTHS) -> Path:
-    """Create the DuckDB file at `path` (replacing it) with schema `marts` and the KPI mart."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    with duckdb.connect(str(path)) as con:
-        con.execute("CREATE SCHEMA marts")
-        con.execute(f"CREATE TABLE marts.kpi_unit_month ({COLUMNS_DDL})")
-        con.executemany(
-            f"INSERT INTO marts.kpi_unit_month ({INSERTED}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            kpi_rows(months),
-        )
-    return path
+def expected_figures(settings: Settings) -> dict[str, tuple[str, str]]:
+    """Per dashboard, (big number's title, the figure as shown) read from the warehouse."""
+    figures = {}
+    with session(settings) as warehouse:
+        for topic, (title, sql, decimals) in FIGURES.items():
+            (value,) = warehouse.fetch(sql)[0]
+            assert value, (topic, value)  # a figure, not an empty mart
+            figures[topic] = (title, vietnamese(float(value), decimals))
+    return figures

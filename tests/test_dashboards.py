@@ -1,57 +1,66 @@
-"""The Superset dashboards, end to end: a real Superset on a fixture warehouse, seen in Chromium.
+"""The six Superset dashboards, end to end: a real Superset on a small built warehouse, seen in
+Chromium.
 
 One Superset (from .venv-superset, installed if missing) serves a temporary GOVDATA_HOME whose
-serving copy is the fixture of tests/superset_fixtures.py, with a fresh metadata database of a
-unique name in the local PostgreSQL and a free port. Headless Chromium (Debian's, never a
-downloaded build) logs in through the UI, opens the dashboard and checks that every chart shows
-the fixture's figures without error; it only talks to that server. A screenshot is left in
-tests/artifacts/. Nothing is skipped: if Superset, PostgreSQL or Chromium cannot start, the
-tests fail and say why.
+warehouse is three months of the simulated province ingested and built by the pipeline
+(tests/superset_fixtures.py), with a fresh metadata database of a unique name in the local
+PostgreSQL and a free port. Headless Chromium (Debian's, never a downloaded build) logs in
+through the UI and opens every dashboard: every chart-data query must succeed with rows, no
+chart may show an error, and one figure per dashboard must equal the mart it reads.
+Screenshots are left in tests/artifacts/. Nothing is skipped: if Superset, PostgreSQL or
+Chromium cannot start, the tests fail and say why.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
+import duckdb
+import httpx
+import psycopg
 import pytest
 import yaml
-from browser import (
-    ARTIFACTS,
-    chart_count,
-    chromium,
-    logged_in_page,
-    open_dashboard,
-)
+from browser import ARTIFACTS, DASHBOARDS, chart_count, chromium, logged_in_page, open_dashboard
+from conftest import SMALL_WINDOW
 from playwright.sync_api import Browser, Page
 from sqlalchemy.engine import make_url
-from superset_fixtures import (
-    MONTHS,
-    latest_commune_ranking,
-    latest_province_rate,
-    write_kpi_postgres,
-    write_kpi_warehouse,
-)
+from superset_fixtures import build_small_warehouse, expected_figures
 
 from core.settings import Settings
+from core.warehouse import publish_serving_copy
 from govdata.services import free_port, superset
+from simulator.generate import simulate
+
+
+def _metadata_url(base: Settings, prefix: str) -> str:
+    return (
+        make_url(base.superset_metadata_url)
+        .set(database=f"{prefix}_{uuid.uuid4().hex[:12]}")
+        .render_as_string(hide_password=False)
+    )
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """A running Superset with the assets imported, on the fixture warehouse."""
+def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """conftest's small window, with 1% of the records spoiled as real exports are, so the
+    data-quality dashboard has rejections to show."""
+    out = tmp_path_factory.mktemp("faulty_sources")
+    simulate(out, scale=0.005, seed=7, start=SMALL_WINDOW[0], end=SMALL_WINDOW[1], fault_rate=0.01)
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, sources: Path) -> Iterator[Settings]:
+    """A running Superset with the assets imported, on the small DuckDB warehouse."""
     home = tmp_path_factory.mktemp("govdata_home")
-    base = Settings()
-    metadata_url = (
-        make_url(base.superset_metadata_url)
-        .set(database=f"govdata_superset_test_{uuid.uuid4().hex[:12]}")
-        .render_as_string(hide_password=False)
-    )
+    metadata_url = _metadata_url(Settings(), "govdata_superset_test")
     settings = Settings(
         home=home,
         target="duckdb",
@@ -62,7 +71,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         superset_admin_user="admin",
         superset_admin_password="test-admin-password",
     )
-    write_kpi_warehouse(settings.serving_path)
+    build_small_warehouse(settings, sources)
     try:
         started = time.monotonic()
         url = superset.deploy(settings)
@@ -81,95 +90,295 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
-def _by_viz(charts: list[dict[str, object]], viz: str) -> list[dict[str, object]]:
-    return [chart for chart in charts if chart["viz"] == viz]
-
-
-def _check_dashboard(page: Page, charts: list[dict[str, object]]) -> None:
-    """Every chart shows the fixture's figures, without error."""
-    assert len(charts) == chart_count() == 5
-    assert page.locator('[role="alert"], .ant-alert-error').count() == 0, [
-        c["errors"] for c in charts
-    ]
-    for chart in charts:
-        assert not chart["errors"], chart
-        assert chart["graphics"] or chart["rows"] or chart["bigNumber"], chart
-
-    # The province's latest month: the figure, not only a figure.
-    (big,) = _by_viz(charts, "big_number")
-    assert big["bigNumber"] == f"{latest_province_rate() * 100:.1f}%"
-    (line,) = _by_viz(charts, "echarts_timeseries_line")
-    assert line["graphics"]
-    (bar,) = _by_viz(charts, "echarts_timeseries_bar")
-    assert bar["graphics"]
-
-    # The month filter defaults to the latest month and ranks its communes both ways.
-    assert page.get_by_text(max(MONTHS).strftime("%Y-%m"), exact=True).count() >= 1
-    ranking = latest_commune_ranking()
-    tables = _by_viz(charts, "table")
-    assert len(tables) == 2
-    first_rows = sorted(str(t["rows"][0]) for t in tables)  # type: ignore[index]
-    assert any(ranking[0] in row for row in first_rows), first_rows
-    assert any(ranking[-1] in row for row in first_rows), first_rows
-    for table in tables:
-        assert len(table["rows"]) == min(10, len(ranking))  # type: ignore[arg-type]
-
-
 def _screenshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
-def test_dashboard_shows_every_chart_with_data(served: Settings, browser: Browser) -> None:
+def check_dashboard(
+    page: Page, settings: Settings, topic: str, expected: tuple[str, str], shot: str
+) -> None:
+    """Every chart of the dashboard shows data without error, and its figure is the mart's."""
+    chart_data: list[dict[str, Any]] = []
+    try:
+        charts = open_dashboard(page, settings, topic, chart_data)
+    finally:
+        _screenshot(page, shot)
+    assert len(charts) == chart_count(topic)
+    assert page.locator('[role="alert"], .ant-alert-error').count() == 0, [
+        (c["title"], c["errors"]) for c in charts
+    ]
+    for chart in charts:
+        assert not chart["errors"], chart
+        assert chart["graphics"] or chart["rows"] or chart["bigNumber"], chart
+    # The chart-data API answered every chart's query, each with rows.
+    assert len(chart_data) >= len(charts), chart_data
+    for answer in chart_data:
+        assert answer["status"] == 200, answer
+        for query in answer["body"]["result"]:
+            assert query.get("error") is None and query["status"] == "success", answer
+            assert query["rowcount"] > 0, (answer["url"], query.get("query"))
+    title, figure = expected
+    (shown,) = [c["bigNumber"] for c in charts if c["title"] == title]
+    assert shown == figure, (topic, title, shown, figure)
+
+
+@pytest.mark.parametrize("topic", list(DASHBOARDS))
+def test_every_dashboard_shows_every_chart_with_data(
+    served: Settings, browser: Browser, topic: str
+) -> None:
+    figures = expected_figures(served)
     page = logged_in_page(browser, served)
     try:
-        charts = open_dashboard(page, served)
+        check_dashboard(page, served, topic, figures[topic], f"dashboard_{topic}.png")
     finally:
-        _screenshot(page, "superset_dashboard.png")
-    _check_dashboard(page, charts)
-    page.context.close()
+        page.context.close()
 
 
-def test_dashboard_on_the_postgresql_warehouse(served: Settings, browser: Browser) -> None:
-    """GOVDATA_TARGET=postgres: the same assets read the same mart in PostgreSQL."""
+@pytest.mark.timeout(900)
+def test_dashboards_on_the_postgresql_warehouse(
+    served: Settings, browser: Browser, sources: Path, tmp_path: Path
+) -> None:
+    """GOVDATA_TARGET=postgres: the same assets read the same marts built in PostgreSQL."""
     warehouse_url = (
         make_url(served.superset_metadata_url)
         .set(drivername="postgresql", database=f"govdata_wh_test_{uuid.uuid4().hex[:12]}")
         .render_as_string(hide_password=False)
     )
-    on_postgres = served.model_copy(update={"target": "postgres", "pg_url": warehouse_url})
+    on_postgres = served.model_copy(
+        update={"target": "postgres", "pg_url": warehouse_url, "home": tmp_path / "home"}
+    )
     superset.create_database(warehouse_url)
     try:
-        write_kpi_postgres(warehouse_url)
+        build_small_warehouse(on_postgres, sources)
+        figures = expected_figures(on_postgres)
         superset.import_assets(on_postgres)
+        check_the_reader_only_reads_the_marts(on_postgres)
         page = logged_in_page(browser, served)
         try:
-            charts = open_dashboard(page, served)
+            for topic in DASHBOARDS:
+                check_dashboard(
+                    page, served, topic, figures[topic], f"dashboard_{topic}_postgres.png"
+                )
         finally:
-            _screenshot(page, "superset_dashboard_postgres.png")
-        _check_dashboard(page, charts)
-        page.context.close()
+            page.context.close()
     finally:
         superset.import_assets(served)  # back to the DuckDB serving copy
         superset.drop_database(warehouse_url)
 
 
-def test_dashboard_reads_the_serving_copy_after_it_is_replaced(
-    served: Settings, browser: Browser
+def check_the_reader_only_reads_the_marts(settings: Settings) -> None:
+    """Superset reaches PostgreSQL as the read-only role: it reads the marts, and neither
+    writes nor reads the ledger (rejected payloads) or the raw layer."""
+    assert superset.warehouse_uri(settings).split("@")[0].endswith(settings.warehouse_reader)
+    with psycopg.connect(superset.reader_url(settings), autocommit=True) as reader:
+        assert reader.execute("select count(*) from marts.kpi_unit_month").fetchone()[0] > 0
+        assert reader.execute("select count(*) from marts.ops_build_tests").fetchone()[0] > 0
+        for statement in (
+            "create table marts.reader_scratch (x int)",
+            "delete from marts.kpi_unit_month",
+            "select count(*) from ops.rejected_records",
+            "select count(*) from raw.procedures__dossiers",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                reader.execute(statement)
+
+
+def _api_session(
+    settings: Settings, username: str | None = None, password: str | None = None
+) -> httpx.Client:
+    """A client logged in to Superset's API (JWT), as the admin unless told."""
+    client = httpx.Client(base_url=superset.base_url(settings), timeout=60)
+    login = client.post(
+        "/api/v1/security/login",
+        json={
+            "username": username or settings.superset_admin_user,
+            "password": password or settings.superset_admin_password,
+            "provider": "db",
+        },
+    )
+    assert login.status_code == 200, login.text
+    token = login.json()["access_token"]
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def count_rows(client: httpx.Client, dataset_id: int, groupby: list[str]) -> httpx.Response:
+    """The chart-data API's answer to a count of a dataset's rows (grouped by ``groupby``)."""
+    return client.post(
+        "/api/v1/chart/data",
+        json={
+            "datasource": {"id": dataset_id, "type": "table"},
+            "queries": [{"metrics": ["count"], "columns": groupby, "row_limit": 1000}],
+            "result_format": "json",
+            "result_type": "full",
+        },
+    )
+
+
+def dataset_ids(client: httpx.Client) -> dict[str, int]:
+    answer = client.get("/api/v1/dataset/", params={"q": "(page_size:100)"}).json()
+    return {dataset["table_name"]: dataset["id"] for dataset in answer["result"]}
+
+
+def test_charts_queried_while_the_serving_copy_is_swapped_get_no_error(
+    served: Settings,
 ) -> None:
-    """The pipeline replaces the serving file atomically; Superset must read the new one."""
-    months = [*MONTHS, date(MONTHS[-1].year + 1, 1, 1)]
-    fresh = served.serving_path.with_name("warehouse.duckdb.new")
-    write_kpi_warehouse(fresh, months)
-    os.replace(fresh, served.serving_path)
+    """The pipeline swaps the serving copy after each build; readers never see an error."""
+    with _api_session(served) as client:
+        datasets = list(dataset_ids(client).values())
+        assert len(datasets) >= 15
+        failures: list[str] = []
+        answers = 0
+        stop = threading.Event()
+
+        def query() -> None:
+            nonlocal answers
+            while not stop.is_set():
+                for dataset_id in datasets:
+                    answer = count_rows(client, dataset_id, [])
+                    answers += 1
+                    if answer.status_code != 200 or answer.json()["result"][0].get("error"):
+                        failures.append(f"dataset {dataset_id}: {answer.status_code} {answer.text}")
+
+        reader = threading.Thread(target=query)
+        reader.start()
+        try:
+            for _ in range(5):
+                publish_serving_copy(served)
+                time.sleep(0.5)
+        finally:
+            stop.set()
+            reader.join()
+    assert answers > len(datasets)
+    assert not failures, failures[:3]
+
+
+def _commune_with_most_dossiers(settings: Settings) -> tuple[str, str]:
+    """Two communes of today with dossiers: (the one with most, another one)."""
+    with duckdb.connect(str(settings.serving_path), read_only=True) as warehouse:
+        rows = warehouse.execute(
+            "select current_commune_code from marts.proc_dossiers_month"
+            " where current_commune_code is not null"
+            " group by 1 order by sum(received_count) desc, 1 limit 2"
+        ).fetchall()
+    return rows[0][0], rows[1][0]
+
+
+def test_a_commune_user_sees_only_its_commune(served: Settings, browser: Browser) -> None:
+    """Row-level security: in the UI (the communes' ranking table shows one row, its own)
+    and through the chart-data API (another commune's rows never come back)."""
+    mine, other = _commune_with_most_dossiers(served)
+    user, password = f"xa-{mine}", served.superset_demo_password
+    page = logged_in_page(browser, served, user, password)
     try:
-        page = logged_in_page(browser, served)
-        charts = open_dashboard(page, served)
-        (big,) = _by_viz(charts, "big_number")
-        assert big["bigNumber"] == f"{latest_province_rate(months) * 100:.1f}%"
-        page.context.close()
+        charts = open_dashboard(page, served, "kpi")
+        _screenshot(page, "dashboard_kpi_commune_user.png")
     finally:
-        write_kpi_warehouse(served.serving_path)
+        page.context.close()
+    (ranking,) = [c for c in charts if c["title"] == "Xếp hạng xã, phường theo tổng điểm"]
+    rows: list[str] = ranking["rows"]  # type: ignore[assignment]
+    assert len(rows) == 1 and rows[0].startswith(mine), rows
+
+    with _api_session(served, user, password) as client:
+        datasets = dataset_ids(client)
+        assert "ops_ingest_runs" not in datasets  # the data team's datasets are not a commune's
+        seen = count_rows(client, datasets["proc_dossiers_month"], ["current_commune_code"])
+        assert seen.status_code == 200, seen.text
+        assert {r["current_commune_code"] for r in seen.json()["result"][0]["data"]} == {mine}
+        scores = count_rows(client, datasets["kpi_766_score_unit_month"], ["unit_code"])
+        assert {r["unit_code"] for r in scores.json()["result"][0]["data"]} == {mine}
+        # Asking for another commune by name gives nothing, not its rows.
+        asked = client.post(
+            "/api/v1/chart/data",
+            json={
+                "datasource": {"id": datasets["proc_dossiers_month"], "type": "table"},
+                "queries": [
+                    {
+                        "metrics": ["count"],
+                        "columns": ["current_commune_code"],
+                        "filters": [{"col": "current_commune_code", "op": "==", "val": other}],
+                    }
+                ],
+                "result_format": "json",
+                "result_type": "full",
+            },
+        )
+        assert asked.status_code == 200, asked.text
+        assert asked.json()["result"][0]["data"] == []
+        # The data team's datasets are refused.
+        with _api_session(served) as admin:
+            ops_id = dataset_ids(admin)["ops_ingest_runs"]
+        assert count_rows(client, ops_id, []).status_code in (403, 404)
+
+
+def test_an_analyst_reads_the_marts_in_sql_lab_and_cannot_write(served: Settings) -> None:
+    with _api_session(served, "phantich", served.superset_demo_password) as client:
+        client.headers["X-CSRFToken"] = client.get("/api/v1/security/csrf_token/").json()["result"]
+        client.headers["Referer"] = superset.base_url(served)
+        (database_id,) = [
+            d["id"]
+            for d in client.get("/api/v1/database/").json()["result"]
+            if d["expose_in_sqllab"]
+        ]
+
+        def run(sql: str) -> httpx.Response:
+            return client.post(
+                "/api/v1/sqllab/execute/",
+                json={"database_id": database_id, "sql": sql, "schema": "marts",
+                      "runAsync": False, "queryLimit": 100},
+            )  # fmt: skip
+
+        read = run("select count(*) as n from marts.kpi_unit_month")
+        assert read.status_code == 200, read.text
+        assert read.json()["data"][0]["n"] > 0
+        for statement in (
+            "create table marts.analyst_scratch as select 1 as x",
+            "delete from marts.kpi_unit_month",
+            "drop table marts.kpi_unit_month",
+        ):
+            refused = run(statement)
+            assert refused.status_code >= 400, (statement, refused.text)
+        # Outside the marts (the ledger, the raw layer) SQL Lab refuses to read.
+        assert run("select count(*) from ops.ingest_runs").status_code >= 400
+    with duckdb.connect(str(served.serving_path), read_only=True) as warehouse:
+        assert warehouse.execute("select count(*) from marts.kpi_unit_month").fetchone()[0] > 0
+
+
+def test_an_anonymous_visitor_is_sent_to_the_login_page(served: Settings) -> None:
+    with httpx.Client(base_url=superset.base_url(served), timeout=60) as anonymous:
+        for path in (
+            urlsplit(superset.dashboard_url(served)).path,
+            "/superset/dashboard/list/",
+            "/sqllab/",
+        ):
+            answer = anonymous.get(path, follow_redirects=True)
+            assert "/login" in str(answer.url), (path, answer.url)
+        assert anonymous.get("/api/v1/dashboard/").status_code == 401
+        assert anonymous.post("/api/v1/chart/data", json={}).status_code in (400, 401)
+
+
+def test_the_serving_copy_holds_the_marts_alone(served: Settings) -> None:
+    """No raw layer, no ops ledger (rejected payloads): readers see the marts."""
+    with duckdb.connect(str(served.serving_path), read_only=True) as warehouse:
+        schemas = {
+            name
+            for (name,) in warehouse.execute(
+                "select distinct table_schema from information_schema.tables"
+            ).fetchall()
+        }
+    assert schemas == {"marts"}
+
+
+def test_a_production_deployment_refuses_default_passwords(tmp_path: Path) -> None:
+    production = Settings(home=tmp_path, deployment="production")
+    with pytest.raises(superset.SupersetError, match="GOVDATA_SUPERSET_ADMIN_PASSWORD"):
+        superset.deploy(production)
+    on_postgres = production.model_copy(
+        update={"superset_admin_password": "a-long-secret", "target": "postgres"}
+    )
+    with pytest.raises(superset.SupersetError, match="GOVDATA_WAREHOUSE_READER_PASSWORD"):
+        superset.deploy(on_postgres)
 
 
 def test_deploy_again_only_reimports(served: Settings) -> None:

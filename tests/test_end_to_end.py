@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from browser import ARTIFACTS, chart_count, chromium, logged_in_page, open_dashboard
 from conftest import PG_ADMIN_URL, require_postgres
+from superset_fixtures import vietnamese
 
 from core.settings import Settings, load_settings
 from govdata.services import free_port, superset
@@ -91,9 +92,9 @@ def test_dag_feeds_the_portal_and_the_dashboard(environment: Settings) -> None:
         runs = warehouse.execute(
             "select rows_read, rows_loaded, rows_rejected, rows_duplicate from ops.ingest_runs"
         ).fetchall()
-        (province_rate,) = warehouse.execute(
-            "select rate from marts.kpi_unit_month where unit_level = 'province' "
-            "and kpi_code = '766.3.3' and boundaries = 'current' order by period_month desc limit 1"
+        (province_points,) = warehouse.execute(
+            "select total_points from marts.kpi_766_score_unit_month where unit_level ="
+            " 'province' order by period_month desc limit 1"
         ).fetchone()
         (kpi_rows,) = warehouse.execute(
             "select count(*) from marts.kpi_unit_month "
@@ -127,8 +128,8 @@ def test_dag_feeds_the_portal_and_the_dashboard(environment: Settings) -> None:
     for chart in charts:
         assert not chart["errors"], chart
         assert chart["graphics"] or chart["rows"] or chart["bigNumber"], chart
-    (big,) = [c for c in charts if c["viz"] == "big_number"]
-    assert big["bigNumber"] == f"{province_rate * 100:.1f}%"
+    (big,) = [c for c in charts if c["title"] == "Tổng điểm Bộ chỉ số 766 (thang 100)"]
+    assert big["bigNumber"] == vietnamese(province_points, 1)
 
 
 def test_no_test_database_is_left_behind() -> None:

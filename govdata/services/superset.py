@@ -14,6 +14,7 @@ assets (which overwrite the database, datasets, charts and dashboards of the bun
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -25,6 +26,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import duckdb
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
@@ -38,6 +40,8 @@ VENV = REPO_ROOT / ".venv-superset"
 SERVICE_DIR = REPO_ROOT / "services" / "superset"
 ASSETS_DIR = REPO_ROOT / "superset_assets"
 COMMAND_TIMEOUT = 900.0
+#: The dashboards' topics: each one's slug is ``<topic>-<province slug>`` (superset_assets/).
+DASHBOARD_TOPICS = ("kpi", "procedures", "documents", "reports", "merger", "data-quality")
 
 
 class SupersetError(ServiceError):
@@ -67,10 +71,21 @@ def _superset_sqlalchemy_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def reader_url(settings: Settings) -> str:
+    """The PostgreSQL warehouse as its read-only role (``warehouse_reader``) reaches it."""
+    password = settings.warehouse_reader_password
+    parsed = make_url(settings.pg_url).set(
+        username=settings.warehouse_reader,
+        password=password.get_secret_value() if password else None,
+    )
+    return parsed.render_as_string(hide_password=False)
+
+
 def warehouse_uri(settings: Settings) -> str:
-    """Where the dashboards read: the read-only serving copy, opened per query, or PostgreSQL."""
+    """Where the dashboards and SQL Lab read: the read-only serving copy, opened per query, or
+    PostgreSQL as its read-only role (never the writer's URL)."""
     if settings.target == "postgres":
-        return _superset_sqlalchemy_url(settings.pg_url)
+        return _superset_sqlalchemy_url(reader_url(settings))
     # DuckDB: read-only, and no access to other files of the server from SQL (read_csv...).
     # Superset connects without a pool (NullPool): the file is opened per query, so the
     # pipeline can replace it at any time.
@@ -192,21 +207,98 @@ def import_assets(
         raise SupersetError(
             f"no serving copy of the warehouse at {settings.serving_path}: run the pipeline first"
         )
+    if settings.target == "postgres":
+        ensure_warehouse_reader(settings)
     bundle = render_bundle(settings, assets_dir)
+    access = run_dir(settings) / "access.json"
+    access.write_text(json.dumps(access_spec(settings), ensure_ascii=False), encoding="utf-8")
     env = superset_env(settings)
     env["GOVDATA_WAREHOUSE_URI"] = warehouse_uri(settings)
     env["GOVDATA_SUPERSET_ADMIN_PASSWORD"] = settings.superset_admin_password
+    if settings.deployment == "demo":
+        env["GOVDATA_SUPERSET_DEMO_PASSWORD"] = settings.superset_demo_password
     args = [
         _bin("python"),
         str(SERVICE_DIR / "import_assets.py"),
         str(bundle),
         "--user",
         settings.superset_admin_user,
+        "--access",
+        str(access),
     ]
     if ensure_admin:
         args.append("--ensure-admin")
     log_file = run_dir(settings) / "superset-setup.log"
     return _run(args, env, f"importing Superset assets from {assets_dir}", log_file)
+
+
+def current_communes(settings: Settings) -> list[dict[str, str]]:
+    """The province's communes in force today (code, name, unit key), from the warehouse."""
+    query = (
+        "select unit_code, unit_name, unit_key from marts.dim_admin_unit"
+        " where unit_level = 'commune' and is_current and current_province_code = '{}'"
+        " order by unit_code"
+    ).format(settings.province_code.replace("'", ""))
+    if settings.target == "postgres":
+        with psycopg.connect(settings.pg_url) as connection:
+            rows = connection.execute(query).fetchall()  # type: ignore[call-overload]
+    else:
+        with duckdb.connect(str(settings.serving_path), read_only=True) as connection:
+            rows = connection.execute(query).fetchall()
+    return [{"code": code, "name": name, "unit_key": key} for code, name, key in rows]
+
+
+def access_spec(settings: Settings) -> dict[str, object]:
+    """Who sees what, for services/superset/import_assets.py: one row-level security role per
+    commune, and the demo users when the deployment is a demo."""
+    return {
+        "communes": current_communes(settings),
+        "demo_users": settings.deployment == "demo",
+        "province_slug": settings.profile.slug,
+    }
+
+
+def ensure_warehouse_reader(settings: Settings) -> None:
+    """PostgreSQL: the read-only role the dashboards and SQL Lab use, allowed to read the marts
+    and nothing else, including the tables later builds create (default privileges)."""
+    reader = sql.Identifier(settings.warehouse_reader)
+    password = settings.warehouse_reader_password
+    writer = make_url(settings.pg_url).username or "postgres"
+    try:
+        with psycopg.connect(settings.pg_url, autocommit=True) as connection:
+            exists = connection.execute(
+                "select 1 from pg_roles where rolname = %s", [settings.warehouse_reader]
+            ).fetchone()
+            if not exists:
+                connection.execute(sql.SQL("create role {} login").format(reader))
+            connection.execute(
+                sql.SQL("alter role {} with login nosuperuser nocreatedb nocreaterole {}").format(
+                    reader,
+                    sql.SQL("password {}").format(sql.Literal(password.get_secret_value()))
+                    if password
+                    else sql.SQL(""),
+                )
+            )
+            database = sql.Identifier(connection.info.dbname)
+            connection.execute(
+                sql.SQL("grant connect on database {} to {}").format(database, reader)
+            )
+            connection.execute(sql.SQL("revoke create on schema public from {}").format(reader))
+            connection.execute("create schema if not exists marts")
+            connection.execute(sql.SQL("grant usage on schema marts to {}").format(reader))
+            connection.execute(
+                sql.SQL("grant select on all tables in schema marts to {}").format(reader)
+            )
+            connection.execute(
+                sql.SQL(
+                    "alter default privileges for role {} in schema marts"
+                    " grant select on tables to {}"
+                ).format(sql.Identifier(writer), reader)
+            )
+    except psycopg.Error as error:
+        raise SupersetError(
+            f"cannot set up the read-only role {settings.warehouse_reader}: {error}"
+        ) from None
 
 
 def render_bundle(settings: Settings, assets_dir: Path = ASSETS_DIR) -> Path:
@@ -403,8 +495,13 @@ def stop(settings: Settings, timeout: float = 30.0) -> bool:
 def deploy(settings: Settings) -> str:
     """Install if needed, set up, import the assets and serve; returns the dashboard's URL.
 
-    When Superset already answers on the port, only the assets are re-imported.
+    When Superset already answers on the port, only the assets are re-imported. A production
+    deployment refuses to start with default passwords.
     """
+    if settings.deployment == "production" and (defaults := settings.default_passwords()):
+        raise SupersetError(
+            "a production deployment refuses default passwords: set " + ", ".join(defaults)
+        )
     install()
     if is_healthy(settings):
         import_assets(settings, ensure_admin=True)

@@ -193,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ensure-admin", action="store_true", help="create the user or reset its password"
     )
+    parser.add_argument(
+        "--access", type=Path, help="JSON of who sees what (roles, communes, demo users)"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -207,6 +210,13 @@ def main(argv: list[str] | None = None) -> int:
                     raise AssetsError("GOVDATA_SUPERSET_ADMIN_PASSWORD is not set")
                 ensure_admin(args.user, password)
             import_bundle(contents, args.user)
+            if args.access:
+                import access
+
+                spec = json.loads(args.access.read_text(encoding="utf-8"))
+                password = os.environ.get("GOVDATA_SUPERSET_DEMO_PASSWORD")
+                for line in access.apply(spec, password):
+                    print(line)
     except AssetsError as error:
         print(f"superset assets import failed: {error}", file=sys.stderr)
         return 1

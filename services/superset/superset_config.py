@@ -73,3 +73,16 @@ TALISMAN_CONFIG = {
     "session_cookie_secure": False,
 }
 TALISMAN_DEV_CONFIG = TALISMAN_CONFIG
+
+# Numbers and dates the Vietnamese way: 1.234.567,8 and 89,8%; months in Vietnamese.
+D3_FORMAT = {"decimal": ",", "thousands": ".", "grouping": [3], "currency": ["", " ₫"]}
+D3_TIME_FORMAT = {
+    "dateTime": "%H:%M:%S %d/%m/%Y",
+    "date": "%d/%m/%Y",
+    "time": "%H:%M:%S",
+    "periods": ["SA", "CH"],
+    "days": ["Chủ nhật", "Thứ hai", "Thứ ba", "Thứ tư", "Thứ năm", "Thứ sáu", "Thứ bảy"],
+    "shortDays": ["CN", "T2", "T3", "T4", "T5", "T6", "T7"],
+    "months": [f"Tháng {n}" for n in range(1, 13)],
+    "shortMonths": [f"Th{n}" for n in range(1, 13)],
+}

@@ -1,0 +1,19 @@
+with
+
+source as (
+
+    select * from {{ source('ops', 'source_state') }}
+
+),
+
+renamed as (
+
+    select
+        source as source_name,
+        watermark,
+        updated_at
+    from source
+
+)
+
+select * from renamed
