@@ -388,6 +388,7 @@ def test_republish_updates_in_place(
     assert len(published_csv(settings)) == 3 * len(UNITS)
     extras = {e["key"]: e["value"] for e in final["extras"]}
     assert extras["temporal_end"] == "2025-10-31"
+    assert extras["modified"] > {e["key"]: e["value"] for e in before["extras"]}["modified"]
     assert extras["issued"] == {e["key"]: e["value"] for e in before["extras"]}["issued"]
     total = ckan.call("datastore_search", {"resource_id": updated.resources["csv"], "limit": 0})
     assert total["total"] == 3 * len(UNITS)
@@ -676,6 +677,26 @@ def test_a_planted_personal_column_stops_the_publish(
     with pytest.raises(PersonalDataError, match=r"column 'ghi_chu' holds .*phone numbers"):
         publish_all(settings, manifest_path=path)
     assert client(settings).dataset("ghi-chu") is None
+
+
+def test_a_database_serving_another_homes_files_is_refused(
+    portal: CkanPortal, tmp_path: Path, first_publish: Any
+) -> None:
+    """A second checkout (another home) pointed at this portal's databases would show records
+    whose files it does not have: ``up`` refuses instead, naming both."""
+    other = CkanPortal(portal.settings.model_copy(update={"home": tmp_path / "other-home"}))
+    with pytest.raises(CkanError, match="is the portal of the files in"):
+        other.pair_storage()
+    assert portal.pair_storage() == json.loads(portal.pairing_path.read_text())["pairing_id"]
+
+
+def test_portal_databases_are_named_after_the_home(tmp_path: Path) -> None:
+    first = Settings(home=tmp_path / "a", ckan_db_url="", ckan_datastore_write_url="")
+    second = Settings(home=tmp_path / "b", ckan_db_url="", ckan_datastore_write_url="")
+    assert first.ckan_db_url != second.ckan_db_url
+    assert first.ckan_db_url.endswith(f"govdata_ckan_{first.ckan_database_tag}")
+    assert first.ckan_datastore_write_url.endswith(f"_{first.ckan_database_tag}_datastore")
+    assert Settings(home=tmp_path / "a", ckan_db_url="").ckan_db_url == first.ckan_db_url
 
 
 def test_clean_portal_then_republish_heals_every_download(

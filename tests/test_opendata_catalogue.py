@@ -150,9 +150,19 @@ def test_no_small_count_is_published(catalogue: Any) -> None:
         if not spec.ckan.suppress:
             continue
         frame = expected_frame(portal.settings, spec)
+        raw = read_dataset(portal.settings, spec)
         for column in spec.ckan.suppress.count_columns:
             values = frame[column].drop_nulls()
             assert ((values == 0) | (values >= minimum)).all(), (spec.name, column)
+            if not spec.ckan.suppress.complementary_by:
+                continue
+            # a group adding up to a published total never hides exactly one cell
+            hidden = (
+                frame.with_columns(hidden=pl.col(column).is_null() & raw[column].is_not_null())
+                .group_by(spec.ckan.suppress.complementary_by)
+                .agg(pl.col("hidden").sum())
+            )
+            assert (hidden["hidden"] != 1).all(), (spec.name, column)
 
 
 def test_datastore_search_finds_a_commune(catalogue: Any) -> None:
