@@ -67,7 +67,7 @@ class PublishResult:
     def summary(self) -> str:
         state = "created" if self.created else ("updated" if self.data_changed else "unchanged")
         if self.healed:
-            state += f", re-uploaded {', '.join(self.healed)} (the portal did not serve it)"
+            state += f", re-uploaded {', '.join(self.healed)} (the portal did not serve them)"
         return (
             f"{self.name}: {state}, {self.rows} rows, {self.suppressed_cells} cells suppressed"
             f" ({self.suppressed_rows} rows) -> {self.url}"
@@ -250,6 +250,7 @@ def publish_dataset(
             primary_key=list(spec.ckan.primary_key) or None,
         )
         loaded = True
+    _ensure_table_view(client, csv_resource["id"])
 
     return PublishResult(
         name=spec.name,
@@ -266,6 +267,21 @@ def publish_dataset(
         datastore_loaded=loaded,
         files=files,
     )
+
+
+def _ensure_table_view(client: CkanClient, resource_id: str) -> None:
+    """A table view of the DataStore on the CSV's page. CKAN makes default views when the
+    resource is created, before its DataStore table exists, so it skips this one."""
+    views = client.call("resource_view_list", {"id": resource_id})
+    if not any(view["view_type"] == "datatables_view" for view in views):
+        client.call(
+            "resource_view_create",
+            {
+                "resource_id": resource_id,
+                "view_type": "datatables_view",
+                "title": "Bảng dữ liệu / Data table",
+            },
+        )
 
 
 def _datastore_complete(client: CkanClient, resource: dict[str, Any], rows: int) -> bool:

@@ -313,6 +313,8 @@ def test_datastore_has_rows_and_data_dictionary(
     assert fields["denominator"]["type"] == "int8" and fields["rate"]["type"] == "float8"
     records = ckan.call("datastore_search", {"resource_id": resource_id, "limit": 100})
     assert records["total"] == 2 * len(UNITS)
+    views = ckan.call("resource_view_list", {"id": resource_id})
+    assert [v["view_type"] for v in views] == ["datatables_view"]  # a table on its page
 
 
 def test_small_counts_are_suppressed(
