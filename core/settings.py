@@ -6,6 +6,7 @@ once at start so a typo fails with a clear message instead of half-way through a
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -142,17 +143,21 @@ class Settings(BaseSettings):
         5, ge=0, description="Aggregates counting fewer records than this are suppressed."
     )
     # The local portal (govdata.services.ckan): its own databases, Redis and admin account.
+    # Unset, the portal's databases are named after the home that holds its files (see
+    # ckan_database_tag): the database and the file storage are created and named together, so
+    # a second checkout or home gets its own portal instead of records whose files are missing.
     ckan_db_url: str = Field(
-        "postgresql://govdata_ckan@127.0.0.1:5432/govdata_ckan",
-        description="CKAN's own database; its user owns it and the DataStore database.",
+        "",
+        description="CKAN's own database; its user owns it and the DataStore database "
+        "[postgresql://govdata_ckan@127.0.0.1:5432/govdata_ckan_<home tag>].",
     )
     ckan_datastore_write_url: str = Field(
-        "postgresql://govdata_ckan@127.0.0.1:5432/govdata_ckan_datastore",
-        description="CKAN DataStore database, read-write user.",
+        "", description="CKAN DataStore database, read-write user [named like ckan_db_url]."
     )
     ckan_datastore_read_url: str = Field(
-        "postgresql://govdata_ckan_ro@127.0.0.1:5432/govdata_ckan_datastore",
-        description="CKAN DataStore database, read-only user (a distinct role).",
+        "",
+        description="CKAN DataStore database, read-only user (a distinct role) "
+        "[govdata_ckan_ro on the DataStore database].",
     )
     ckan_pg_admin_url: str = Field(
         "postgresql://postgres@127.0.0.1:5432/postgres",
@@ -199,6 +204,23 @@ class Settings(BaseSettings):
         self.ckan_organization_title = self.ckan_organization_title or profile.committee
         self.ckan_site_title = self.ckan_site_title or profile.portal_title
         return self
+
+    @model_validator(mode="after")
+    def _portal_databases_named_after_home(self) -> Settings:
+        """Portal databases left unset are named after the home holding the portal's files."""
+        base = f"postgresql://govdata_ckan@127.0.0.1:5432/govdata_ckan_{self.ckan_database_tag}"
+        self.ckan_db_url = self.ckan_db_url or base
+        self.ckan_datastore_write_url = self.ckan_datastore_write_url or f"{base}_datastore"
+        self.ckan_datastore_read_url = self.ckan_datastore_read_url or (
+            f"postgresql://govdata_ckan_ro@127.0.0.1:5432/"
+            f"govdata_ckan_{self.ckan_database_tag}_datastore"
+        )
+        return self
+
+    @property
+    def ckan_database_tag(self) -> str:
+        """Eight hex digits naming this home's portal databases (a hash of its path)."""
+        return hashlib.sha256(str(self.home).encode()).hexdigest()[:8]
 
     @field_validator("home")
     @classmethod

@@ -50,7 +50,7 @@ def govdata_pipeline() -> None:
     def publish() -> list[str]:
         from govdata import pipeline
 
-        return [result.summary() for result in pipeline.publish(load_settings())]
+        return [result.summary() for result in pipeline.publish(load_settings()).published]
 
     ingest() >> build() >> publish()
 

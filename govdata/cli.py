@@ -144,10 +144,17 @@ def _build(settings: Settings) -> None:
         console.print(f"serving copy for readers: {outcome.serving_copy}")
 
 
-def _publish(settings: Settings) -> None:
-    results = _step("publish", lambda: pipeline.publish(settings))
-    for result in results:
+def _publish(settings: Settings, prune: bool = False) -> None:
+    run = _step("publish", lambda: pipeline.publish(settings, prune=prune))
+    for result in run.published:
         console.print(f"published {result.summary()}")
+    for name in run.pruned:
+        console.print(f"deleted {name}: no exposure declares it any more (--prune)")
+    for name in run.orphans:
+        console.print(
+            f"[yellow]kept {name}[/yellow]: no exposure declares it any more "
+            "(delete it with `govdata publish --prune`)"
+        )
 
 
 def _dashboards(settings: Settings) -> None:
@@ -190,9 +197,31 @@ def docs() -> None:
 
 
 @app.command()
-def publish() -> None:
-    """Publish the declared open datasets to the CKAN portal."""
-    _publish(_settings())
+def publish(
+    to: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the datasets as a Frictionless Data Package in this directory "
+            "instead of publishing to the portal (for portals we do not run)."
+        ),
+    ] = None,
+    prune: Annotated[
+        bool, typer.Option(help="Delete the portal's datasets that no exposure declares.")
+    ] = False,
+) -> None:
+    """Publish the declared open datasets to the CKAN portal (or, with --to, to a directory)."""
+    settings = _settings()
+    if to is None:
+        _publish(settings, prune=prune)
+        return
+    package = _step("package", lambda: pipeline.package(settings, to))
+    console.print(f"data package: {package} ({len(json_resources(package))} resources)")
+
+
+def json_resources(path: Path) -> list[object]:
+    import json
+
+    return list(json.loads(path.read_text(encoding="utf-8")).get("resources", []))
 
 
 @app.command()

@@ -146,11 +146,19 @@ def build(settings: Settings) -> BuildOutcome:
     return BuildOutcome(result, serving_copy, time.monotonic() - started)
 
 
-def publish(settings: Settings) -> list[Any]:
-    """Publish the declared open datasets to the CKAN portal."""
-    from opendata.publish import publish_all
+def publish(settings: Settings, prune: bool = False) -> Any:
+    """Publish the declared open datasets to the CKAN portal (an ``opendata.publish.PublishRun``);
+    raises ``PublishIncomplete`` naming what was not published."""
+    from opendata.publish import publish_run
 
-    return publish_all(settings)
+    return publish_run(settings, prune=prune)
+
+
+def package(settings: Settings, directory: Path) -> Path:
+    """Write the declared open datasets as a Frictionless Data Package; return its descriptor."""
+    from opendata.package import write_package
+
+    return write_package(settings, directory)
 
 
 def dashboards(settings: Settings) -> str:

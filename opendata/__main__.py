@@ -1,18 +1,25 @@
-"""``python -m opendata [DATASET...]``: publish the declared open datasets to CKAN."""
+"""``python -m opendata [--prune] [DATASET...]``: publish the declared open datasets to CKAN."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
+from core.errors import PublishError
 from core.settings import load_settings
-from opendata.publish import publish_all
+from opendata.publish import publish_run
 
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    results = publish_all(load_settings(), only=argv or None)
-    for result in results:
+    prune = "--prune" in argv
+    names = [a for a in argv if a != "--prune"]
+    try:
+        run = publish_run(load_settings(), only=names or None, prune=prune)
+    except PublishError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for result in run.published:
         print(result.summary())
     return 0
 

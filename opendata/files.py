@@ -60,9 +60,13 @@ def table_schema(spec: DatasetSpec, frame: pl.DataFrame, min_count: int) -> dict
     fields: list[dict[str, Any]] = []
     for column in spec.columns:
         schema_type, _ = field_types(frame.schema[column.name])
-        description = column.description
+        description = column.bilingual
         if column.name in suppressed and min_count > 0:
-            description += f" Empty when a count is below {min_count} (suppressed for privacy)."
+            description += (
+                f" Để trống khi bị ẩn để bảo vệ dữ liệu cá nhân (số đếm lớn hơn 0 và nhỏ hơn "
+                f"{min_count}, hoặc ô ẩn bổ sung). / Empty when suppressed for privacy (a count "
+                f"above 0 and below {min_count}, or a complementary cell)."
+            )
         field: dict[str, Any] = {
             "name": column.name,
             "title": column.label,

@@ -3,91 +3,49 @@
 For each dbt exposure with ``meta.ckan`` (see :mod:`opendata.spec`):
 
 1. read the declared columns of its mart (DuckDB serving copy, or PostgreSQL);
-2. suppress small counts (``GOVDATA_OPENDATA_MIN_CELL_COUNT``) and the values computed
-   from them;
+2. suppress small counts and the cells that would let them be recomputed
+   (:mod:`opendata.privacy`);
 3. write ``<slug>.csv`` (UTF-8), ``<slug>.parquet`` and ``<slug>.schema.json`` (Frictionless
-   Table Schema) under ``$GOVDATA_HOME/opendata/<slug>/``;
-4. create or update the CKAN dataset (found by its slug) with DCAT-style metadata in the
-   fields ckanext-dcat reads; create or update in place its three resources (found by their
-   ``govdata_key``), uploading a file only when its SHA-256 changed; load the CSV's rows
-   into the DataStore with the data dictionary (``info.label``/``info.notes``).
+   Table Schema) under ``$GOVDATA_HOME/opendata/<slug>/`` and scan them for personal data;
+4. create or update the CKAN dataset (found by its slug) with DCAT metadata
+   (:mod:`opendata.metadata`); create or update in place its three resources (found by their
+   ``govdata_key``); load the CSV's rows into the DataStore with the data dictionary.
 
-Re-publishing the same data changes nothing on the portal (same dataset id, same resources,
-same ``modified`` date); new data replaces the files and the DataStore table in place.
+The publisher trusts what the portal serves, not its own records: every resource is
+downloaded and hashed, and one that is missing (the portal lost its files, ``make clean``, a
+second checkout) or differs is uploaded again. Re-publishing the same data changes nothing
+(same ids, same ``modified``, no new activity); new data replaces the files and the DataStore
+table in place and moves ``modified``. A dataset whose exposure was removed is kept unless
+``prune``. A dataset that fails does not stop the others: the run raises
+:class:`PublishIncomplete` naming what was and was not published, and the next run completes it.
 """
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
+import hashlib
 import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
+import httpx
 import polars as pl
 
 from core.errors import PublishError
 from core.settings import Settings
 from opendata.ckan import CkanClient, PortalError
-from opendata.extract import read_dataset, suppress_small_counts
+from opendata.extract import read_dataset
 from opendata.files import DatasetFiles, field_types, table_schema, write_files
+from opendata.metadata import dataset_metadata, extras_of, metadata_differs
+from opendata.privacy import scan_files, suppress_small_counts
 from opendata.spec import DatasetSpec, dataset_specs, load_manifest
 
 log = logging.getLogger(__name__)
 
-TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
-EU_THEME = "http://publications.europa.eu/resource/authority/data-theme/"
-EU_FREQUENCY = "http://publications.europa.eu/resource/authority/frequency/"
-#: DCAT-AP data themes (EU vocabulary) by plain name.
-THEMES = {
-    "agriculture": "AGRI",
-    "economy": "ECON",
-    "education": "EDUC",
-    "energy": "ENER",
-    "environment": "ENVI",
-    "government": "GOVE",
-    "health": "HEAL",
-    "international": "INTR",
-    "justice": "JUST",
-    "regions": "REGI",
-    "science": "TECH",
-    "society": "SOCI",
-    "transport": "TRAN",
-}
-FREQUENCIES = {
-    "daily": "DAILY",
-    "weekly": "WEEKLY",
-    "monthly": "MONTHLY",
-    "quarterly": "QUARTERLY",
-    "annual": "ANNUAL",
-    "yearly": "ANNUAL",
-    "irregular": "IRREG",
-    "continuous": "UPDATE_CONT",
-}
-#: Extras this publisher owns on a dataset (others, set by hand on the portal, are kept).
-MANAGED_EXTRAS = (
-    "theme",
-    "frequency",
-    "language",
-    "spatial_text",
-    "spatial_uri",
-    "temporal_start",
-    "temporal_end",
-    "issued",
-    "modified",
-    "publisher_name",
-    "publisher_email",
-    "contact_name",
-    "contact_email",
-    "provenance",
-    "identifier",
-    "govdata_exposure",
-    "govdata_model",
-)
+RESOURCE_KEYS = ("csv", "parquet", "table-schema")
 
 
 @dataclass
@@ -102,14 +60,42 @@ class PublishResult:
     created: bool
     data_changed: bool
     resources: dict[str, str] = field(default_factory=dict)  # govdata_key -> resource id
+    healed: list[str] = field(default_factory=list)  # keys re-uploaded: the portal lacked them
+    datastore_loaded: bool = False
     files: DatasetFiles | None = None
 
     def summary(self) -> str:
         state = "created" if self.created else ("updated" if self.data_changed else "unchanged")
+        if self.healed:
+            state += f", re-uploaded {', '.join(self.healed)} (the portal did not serve them)"
         return (
             f"{self.name}: {state}, {self.rows} rows, {self.suppressed_cells} cells suppressed"
             f" ({self.suppressed_rows} rows) -> {self.url}"
         )
+
+
+class PublishIncomplete(PublishError):
+    """Some datasets were not published; the others were. Re-running completes the rest."""
+
+    def __init__(
+        self, published: list[PublishResult], failed: dict[str, str], pruned: list[str]
+    ) -> None:
+        self.published = published
+        self.failed = failed
+        self.pruned = pruned
+        done = ", ".join(r.name for r in published) or "none"
+        lines = "\n".join(f"  - {name}: {reason}" for name, reason in failed.items())
+        super().__init__(
+            f"{len(failed)} of {len(failed) + len(published)} datasets were NOT published:\n"
+            f"{lines}\npublished: {done}\nrun the publish again to complete the rest"
+        )
+
+
+@dataclass
+class PublishRun:
+    published: list[PublishResult]
+    pruned: list[str]  # datasets deleted because their exposure is gone (prune=True)
+    orphans: list[str]  # datasets whose exposure is gone, kept (prune=False)
 
 
 def publish_all(
@@ -118,28 +104,83 @@ def publish_all(
     only: list[str] | None = None,
     client: CkanClient | None = None,
     out_dir: Path | None = None,
+    prune: bool = False,
 ) -> list[PublishResult]:
     """Publish every dataset declared in the dbt manifest (or the ``only`` ones)."""
+    return publish_run(settings, manifest_path, only, client, out_dir, prune).published
+
+
+def publish_run(
+    settings: Settings,
+    manifest_path: Path | None = None,
+    only: list[str] | None = None,
+    client: CkanClient | None = None,
+    out_dir: Path | None = None,
+    prune: bool = False,
+) -> PublishRun:
+    """:func:`publish_all`, also telling which undeclared datasets were pruned or kept."""
     specs = dataset_specs(
         load_manifest(manifest_path), only=only, profile=settings.profile
     )  # refuses personal columns
     if not specs:
         log.warning("no exposure declares meta.ckan: nothing to publish")
-        return []
+        return PublishRun([], [], [])
     if client is None:
         client = CkanClient(settings.ckan_url, _api_token(settings))
-    if not client.organization_exists(settings.ckan_organization):
+    try:
+        organization = client.organization_exists(settings.ckan_organization)
+    except PortalError as error:
+        raise PublishIncomplete([], {s.name: str(error) for s in specs}, []) from error
+    if not organization:
         raise PublishError(
             f"organization {settings.ckan_organization!r} not found on {client.url}: "
             "start the local portal (it creates it) or set GOVDATA_CKAN_ORGANIZATION"
         )
     out_dir = out_dir or settings.home / "opendata"
-    results = []
+    results: list[PublishResult] = []
+    failed: dict[str, str] = {}
     for spec in specs:
-        result = publish_dataset(settings, spec, client, out_dir / spec.name)
+        try:
+            result = publish_dataset(settings, spec, client, out_dir / spec.name)
+        except (PortalError, httpx.HTTPError) as error:
+            log.error("%s: NOT published: %s", spec.name, error)
+            failed[spec.name] = str(error)
+            continue
         log.info("%s", result.summary())
         results.append(result)
-    return results
+    pruned: list[str] = []
+    orphans: list[str] = []
+    if only is None and not failed:
+        orphans = undeclared_datasets(settings, client, {s.name for s in specs})
+        if prune:
+            for name in orphans:
+                client.call("dataset_purge", {"id": name})
+                log.info("%s: deleted (its exposure is gone; --prune)", name)
+            pruned, orphans = orphans, []
+        for name in orphans:
+            log.warning("%s: no exposure declares it any more; kept (delete with --prune)", name)
+    if failed:
+        raise PublishIncomplete(results, failed, pruned)
+    return PublishRun(results, pruned, orphans)
+
+
+def undeclared_datasets(settings: Settings, client: CkanClient, declared: set[str]) -> list[str]:
+    """The organization's datasets this publisher made whose exposure no longer declares them."""
+    names: list[str] = []
+    start = 0
+    while True:
+        page = client.search(
+            fq=f'organization:"{settings.ckan_organization}"',
+            rows=100,
+            start=start,
+            include_private=True,
+        )
+        for dataset in page["results"]:
+            if "govdata_exposure" in extras_of(dataset) and dataset["name"] not in declared:
+                names.append(dataset["name"])
+        start += 100
+        if start >= page["count"]:
+            return sorted(names)
 
 
 def _api_token(settings: Settings) -> str:
@@ -152,15 +193,25 @@ def _api_token(settings: Settings) -> str:
     return token
 
 
-def publish_dataset(
-    settings: Settings, spec: DatasetSpec, client: CkanClient, out_dir: Path
-) -> PublishResult:
+def prepare_files(
+    settings: Settings, spec: DatasetSpec, out_dir: Path
+) -> tuple[pl.DataFrame, dict[str, Any], DatasetFiles, Any]:
+    """Read, suppress, write and scan one dataset's files (what both the portal and the
+    offline package publish)."""
     min_count = settings.opendata_min_cell_count
     raw = read_dataset(settings, spec)
     suppressed = suppress_small_counts(raw, spec.ckan.suppress, min_count)
     frame = suppressed.frame
     schema = table_schema(spec, frame, min_count)
     files = write_files(spec, frame, schema, out_dir)
+    scan_files(spec, files)  # a personal-data hit stops the publish, naming the column
+    return frame, schema, files, suppressed
+
+
+def publish_dataset(
+    settings: Settings, spec: DatasetSpec, client: CkanClient, out_dir: Path
+) -> PublishResult:
+    frame, schema, files, suppressed = prepare_files(settings, spec, out_dir)
     hashes = files.hashes()
 
     existing = client.dataset(spec.name)
@@ -168,33 +219,38 @@ def publish_dataset(
         raise PortalError(
             f"dataset {spec.name!r} exists on the portal in the trash: purge or restore it"
         )
-    owner = _extras(existing).get("govdata_exposure")
+    owner = extras_of(existing).get("govdata_exposure")
     if existing and owner not in (None, spec.exposure):
         raise PortalError(
             f"dataset {spec.name!r} on the portal is published by exposure {owner!r}, "
             f"not {spec.exposure!r}: dataset slugs must be unique"
         )
     old_resources = _resources_by_key(existing)
+    # ``modified`` follows the data, not the portal's health: a re-upload of the same bytes
+    # (healing a lost file) is not a change.
     data_changed = existing is None or any(
         old_resources.get(key, {}).get("hash") != value for key, value in hashes.items()
     )
-    metadata = dataset_metadata(settings, spec, frame, existing, data_changed)
+    metadata = dataset_metadata(settings, spec, frame, suppressed, existing, data_changed)
     if existing is None:
         dataset = client.create_dataset(metadata)
-    elif _metadata_differs(existing, metadata):
+    elif metadata_differs(existing, metadata):
         dataset = client.patch_dataset(existing["id"], metadata)
     else:
         dataset = existing
 
-    resources = _upsert_resources(client, spec, dataset["id"], old_resources, files, hashes)
+    resources, healed = _upsert_resources(client, spec, dataset["id"], old_resources, files, hashes)
     csv_resource = resources["csv"]
-    if data_changed or not csv_resource.get("datastore_active"):
+    loaded = False
+    if data_changed or not _datastore_complete(client, csv_resource, frame.height):
         client.replace_datastore(
             csv_resource["id"],
             datastore_fields(spec, frame, schema),
             _records(frame),
             primary_key=list(spec.ckan.primary_key) or None,
         )
+        loaded = True
+    _ensure_table_view(client, csv_resource["id"])
 
     return PublishResult(
         name=spec.name,
@@ -207,131 +263,52 @@ def publish_dataset(
         created=existing is None,
         data_changed=data_changed,
         resources={key: res["id"] for key, res in resources.items()},
+        healed=healed,
+        datastore_loaded=loaded,
         files=files,
     )
 
 
-# -- metadata ---------------------------------------------------------------------------------
-
-
-def _now() -> str:
-    return dt.datetime.now(TIMEZONE).isoformat(timespec="seconds")
-
-
-def _extras(dataset: dict[str, Any] | None) -> dict[str, str]:
-    return {e["key"]: e["value"] for e in (dataset or {}).get("extras", [])}
-
-
-def temporal_coverage(spec: DatasetSpec, frame: pl.DataFrame) -> tuple[str, str] | None:
-    """First and last day the rows cover, from the temporal (or first date) column."""
-    column = spec.ckan.temporal_column or next(
-        (c for c in spec.ckan.columns if frame.schema[c] == pl.Date), None
-    )
-    if column is None or frame.is_empty():
-        return None
-    values = frame[column].drop_nulls()
-    if values.is_empty():
-        return None
-    start, end = values.min(), values.max()
-    if not isinstance(start, dt.date) or not isinstance(end, dt.date):
-        return None
-    if spec.ckan.frequency == "monthly" and bool((values.dt.day() == 1).all()):
-        end = end.replace(day=calendar.monthrange(end.year, end.month)[1])
-    return start.isoformat(), end.isoformat()
-
-
-def dataset_notes(settings: Settings, spec: DatasetSpec) -> str:
-    parts = [spec.ckan.notes or spec.description or spec.label]
-    parts.append(f"**Nguồn dữ liệu:** mô hình `{spec.model}` của kho dữ liệu tỉnh (dbt).")
-    if spec.ckan.suppress and settings.opendata_min_cell_count > 0:
-        hidden = ", ".join(
-            f"`{c}`"
-            for c in (*spec.ckan.suppress.count_columns, *spec.ckan.suppress.dependent_columns)
+def _ensure_table_view(client: CkanClient, resource_id: str) -> None:
+    """A table view of the DataStore on the CSV's page. CKAN makes default views when the
+    resource is created, before its DataStore table exists, so it skips this one."""
+    views = client.call("resource_view_list", {"id": resource_id})
+    if not any(view["view_type"] == "datatables_view" for view in views):
+        client.call(
+            "resource_view_create",
+            {
+                "resource_id": resource_id,
+                "view_type": "datatables_view",
+                "title": "Bảng dữ liệu / Data table",
+            },
         )
-        parts.append(
-            "**Bảo vệ dữ liệu cá nhân:** chỉ công bố số liệu tổng hợp; khi một số đếm nhỏ hơn "
-            f"{settings.opendata_min_cell_count}, các ô {hidden} của dòng đó được để trống."
-        )
-    parts.append(
-        "**Từ điển dữ liệu:** tệp `.schema.json` (Frictionless Table Schema) và mục "
-        "“Data Dictionary” của tài nguyên CSV."
-    )
-    return "\n\n".join(parts)
 
 
-def dataset_metadata(
-    settings: Settings,
-    spec: DatasetSpec,
-    frame: pl.DataFrame,
-    existing: dict[str, Any] | None,
-    data_changed: bool,
-) -> dict[str, Any]:
-    """The dataset's CKAN fields, DCAT extras in the keys ckanext-dcat reads."""
-    old = _extras(existing)
-    now = _now()
-    ours: dict[str, str | None] = {
-        "identifier": spec.name,
-        "theme": _vocabulary(spec.ckan.theme, THEMES, EU_THEME),
-        "frequency": _vocabulary(spec.ckan.frequency, FREQUENCIES, EU_FREQUENCY),
-        "language": spec.ckan.language,
-        "spatial_text": spec.ckan.spatial,
-        "spatial_uri": spec.ckan.spatial_uri,
-        "issued": old.get("issued") or now,
-        "modified": now if data_changed or "modified" not in old else old["modified"],
-        "publisher_name": settings.ckan_organization_title,
-        "publisher_email": spec.owner.email,
-        "contact_name": spec.owner.name,
-        "contact_email": spec.owner.email,
-        "provenance": f"dbt model {spec.model} ({spec.schema}.{spec.relation})",
-        "govdata_exposure": spec.exposure,
-        "govdata_model": spec.model,
-    }
-    coverage = temporal_coverage(spec, frame)
-    if coverage:
-        ours["temporal_start"], ours["temporal_end"] = coverage
-    kept = {k: v for k, v in old.items() if k not in MANAGED_EXTRAS}
-    extras = {**kept, **{k: v for k, v in ours.items() if v}}
-    return {
-        "name": spec.name,
-        "title": spec.ckan.title,
-        "notes": dataset_notes(settings, spec),
-        "owner_org": settings.ckan_organization,
-        "private": False,
-        "license_id": spec.ckan.license_id or settings.opendata_licence,
-        "author": settings.ckan_organization_title,
-        "author_email": spec.owner.email,
-        "maintainer": spec.owner.name,
-        "maintainer_email": spec.owner.email,
-        "tags": [{"name": tag} for tag in spec.ckan.tags],
-        "extras": [{"key": k, "value": v} for k, v in sorted(extras.items())],
-    }
+def _datastore_complete(client: CkanClient, resource: dict[str, Any], rows: int) -> bool:
+    """The resource's DataStore table exists and holds every row (a run that failed while
+    loading it left it short)."""
+    if not resource.get("datastore_active"):
+        return False
+    try:
+        found = client.call("datastore_search", {"resource_id": resource["id"], "limit": 0})
+    except PortalError:
+        return False
+    return int(found.get("total", -1)) == rows
 
 
-def _metadata_differs(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    """Whether a ``package_patch`` would change anything (so a no-op publish stays one)."""
-    for key, value in wanted.items():
-        if key == "owner_org":
-            current = (existing.get("organization") or {}).get("name")
-        elif key == "tags":
-            current = [{"name": t["name"]} for t in existing.get("tags", [])]
-            current, value = sorted(t["name"] for t in current), sorted(t["name"] for t in value)
-        elif key == "extras":
-            current, value = _extras(existing), {e["key"]: e["value"] for e in value}
-        else:
-            current = existing.get(key)
-        if (current or None) != (value or None):
-            log.debug("dataset %s: %s changed", wanted["name"], key)
-            return True
-    return False
-
-
-def _vocabulary(value: str | None, codes: dict[str, str], base: str) -> str | None:
-    if not value:
-        return None
-    if value.startswith(("http://", "https://")):
-        return value
-    code = codes.get(value.lower(), value.upper() if value.isupper() else None)
-    return base + code if code else value
+def served_hash(client: CkanClient, url: str) -> str | None:
+    """SHA-256 of what the portal serves at ``url``, or None when it does not serve it."""
+    try:
+        with httpx.stream("GET", url, timeout=client.timeout, follow_redirects=True) as response:
+            if response.status_code != 200:
+                log.warning("%s answers HTTP %s", url, response.status_code)
+                return None
+            digest = hashlib.sha256()
+            for chunk in response.iter_bytes():
+                digest.update(chunk)
+            return digest.hexdigest()
+    except httpx.TransportError as error:
+        raise PortalError(f"{url}: cannot download: {error}") from error
 
 
 # -- resources --------------------------------------------------------------------------------
@@ -380,9 +357,12 @@ def _upsert_resources(
     old: dict[str, dict[str, Any]],
     files: DatasetFiles,
     hashes: dict[str, str],
-) -> dict[str, dict[str, Any]]:
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Create or update the three resources; return them and the keys whose file had to be
+    uploaded again because the portal did not serve the recorded bytes."""
     result: dict[str, dict[str, Any]] = {}
-    for key in ("csv", "parquet", "table-schema"):
+    healed: list[str] = []
+    for key in RESOURCE_KEYS:
         fields, path = resource_fields(spec, key, files)
         fields = {**fields, "govdata_key": key, "hash": hashes[key]}
         if key != "table-schema" and "table-schema" in old:
@@ -392,6 +372,10 @@ def _upsert_resources(
             result[key] = client.create_resource(dataset_id, fields, path)
         elif current.get("hash") != hashes[key]:
             result[key] = client.patch_resource(current["id"], fields, path)
+        elif served_hash(client, current["url"]) != hashes[key]:
+            log.warning("%s: the portal does not serve %s: uploading it again", spec.name, key)
+            result[key] = client.patch_resource(current["id"], fields, path)
+            healed.append(key)
         elif any(current.get(k) != v for k, v in fields.items()):
             result[key] = client.patch_resource(current["id"], fields, None)
         else:
@@ -400,7 +384,7 @@ def _upsert_resources(
     for key in ("csv", "parquet"):  # link the data files to their Table Schema
         if result[key].get("schema") != schema_url:
             result[key] = client.patch_resource(result[key]["id"], {"schema": schema_url}, None)
-    return result
+    return result, healed
 
 
 # -- DataStore --------------------------------------------------------------------------------

@@ -13,12 +13,16 @@ does), not in Python. In ``dbt_project/models/marts/_exposures.yml``::
         meta:
           ckan:
             name: ty-le-ho-so-truc-tuyen    # dataset slug (URL)
-            title: "Tỷ lệ hồ sơ trực tuyến ..."
+            title: "Tỷ lệ hồ sơ trực tuyến ..."   # Vietnamese title (label: the English)
+            description: "Tỷ lệ hồ sơ ..."         # Vietnamese description (English above)
             model: kpi_unit_month           # one of depends_on (optional when only one)
             where: "kpi_code = '766.3.3'"   # optional row filter (SQL)
             columns: [period_month, unit_code, ...]   # published columns, nothing else
             primary_key: [period_month, unit_code]   # optional, for the Table Schema
-            suppress: {count_columns: [numerator, denominator], dependent_columns: [rate]}
+            suppress:                       # opendata.privacy
+              count_columns: [numerator, denominator]
+              dependent_columns: [rate]
+              complementary_by: [period_month, kpi_code]
             tags: [thu-tuc-hanh-chinh, chi-so-766]
             theme: government               # DCAT theme (EU data-theme code or URI)
             frequency: monthly              # DCAT accrualPeriodicity
@@ -27,8 +31,9 @@ does), not in Python. In ``dbt_project/models/marts/_exposures.yml``::
             temporal_column: period_month   # optional: coverage from this date column
 
 The data dictionary is the model's own dbt documentation: each published column must be
-documented in the model's YAML (``description``; optional ``meta.label`` for a display
-label and ``meta.unit``). A column marked ``meta: {personal: true}``, or whose name looks like
+documented in the model's YAML (``description`` in English; ``meta.label``, the Vietnamese
+display label, ``meta.description_vi``, the Vietnamese description, and ``meta.unit``).
+A column marked ``meta: {personal: true}``, or whose name looks like
 personal data (owner, name of a person, phone, e-mail, identity number, address...), makes
 the publish fail: only aggregates leave the warehouse.
 """
@@ -97,6 +102,10 @@ class Suppression(BaseModel):
     dependent_columns: list[str] = Field(default_factory=list)
     #: Also suppress zero counts (a zero identifies nobody, so it is kept by default).
     zero: bool = False
+    #: Columns whose values group rows that add up to a published total (e.g. the province
+    #: row and its communes in one month and indicator): a lone hidden cell in a group is
+    #: joined by the next smallest, so subtraction cannot recover it.
+    complementary_by: list[str] = Field(default_factory=list)
 
 
 class CkanMeta(BaseModel):
@@ -105,7 +114,9 @@ class CkanMeta(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[a-z0-9_-]{2,100}$")
-    title: str = Field(min_length=1)
+    title: str = Field(min_length=1)  # Vietnamese; the exposure's label is the English one
+    #: Vietnamese description (Markdown); the exposure's description is the English one.
+    description: str | None = None
     model: str | None = Field(None, pattern=_IDENTIFIER)
     where: str | None = None
     columns: list[str] = Field(min_length=1)
@@ -138,6 +149,7 @@ class CkanMeta(BaseModel):
         if self.suppress:
             groups["suppress.count_columns"] = self.suppress.count_columns
             groups["suppress.dependent_columns"] = self.suppress.dependent_columns
+            groups["suppress.complementary_by"] = self.suppress.complementary_by
         for label, names in groups.items():
             unknown = [n for n in names if n not in declared]
             if unknown:
@@ -152,10 +164,18 @@ class ColumnDoc:
     """One published column and its data dictionary entry, from the model's dbt docs."""
 
     name: str
-    description: str
-    label: str
+    description: str  # English, the dbt column description
+    label: str  # Vietnamese display label (meta.label), else the name
     unit: str | None
     data_type: str | None
+    description_vi: str | None = None  # meta.description_vi
+
+    @property
+    def bilingual(self) -> str:
+        """The data dictionary entry: Vietnamese, then English."""
+        if self.description_vi:
+            return f"{self.description_vi} — {self.description}"
+        return self.description
 
 
 @dataclass(frozen=True)
@@ -303,6 +323,8 @@ def _spec(exposure: dict[str, Any], ckan: CkanMeta, nodes: dict[str, Any]) -> Da
                 label=str(column_meta.get("label") or name),
                 unit=column_meta.get("unit"),
                 data_type=doc.get("data_type"),
+                description_vi=" ".join(str(column_meta.get("description_vi") or "").split())
+                or None,
             )
         )
     # Refuse a model documented as personal too (e.g. a fact table of dossiers).

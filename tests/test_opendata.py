@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -36,6 +37,7 @@ from opendata.spec import PersonalDataError, SpecError, dataset_specs
 pytestmark = pytest.mark.timeout(900)
 
 SLUG = "ty-le-ho-so-truc-tuyen"
+PROJECT_SLUG = "chi-so-766-theo-don-vi-va-thang"  # the project's own 766 dataset
 TITLE = "Tỷ lệ hồ sơ trực tuyến (Chỉ số 766.3.3) theo đơn vị và tháng"
 PUBLISHED = [
     "period_month",
@@ -311,6 +313,8 @@ def test_datastore_has_rows_and_data_dictionary(
     assert fields["denominator"]["type"] == "int8" and fields["rate"]["type"] == "float8"
     records = ckan.call("datastore_search", {"resource_id": resource_id, "limit": 100})
     assert records["total"] == 2 * len(UNITS)
+    views = ckan.call("resource_view_list", {"id": resource_id})
+    assert [v["view_type"] for v in views] == ["datatables_view"]  # a table on its page
 
 
 def test_small_counts_are_suppressed(
@@ -386,6 +390,7 @@ def test_republish_updates_in_place(
     assert len(published_csv(settings)) == 3 * len(UNITS)
     extras = {e["key"]: e["value"] for e in final["extras"]}
     assert extras["temporal_end"] == "2025-10-31"
+    assert extras["modified"] > {e["key"]: e["value"] for e in before["extras"]}["modified"]
     assert extras["issued"] == {e["key"]: e["value"] for e in before["extras"]}["issued"]
     total = ckan.call("datastore_search", {"resource_id": updated.resources["csv"], "limit": 0})
     assert total["total"] == 3 * len(UNITS)
@@ -472,8 +477,8 @@ def test_undeclared_or_undocumented_columns_are_refused() -> None:
 def test_project_manifest_declares_publishable_datasets(
     settings: Settings, tmp_path: Path, first_publish: Any
 ) -> None:
-    """The real dbt project's exposures parse, and its open dataset publishes (on the fixture
-    warehouse, which has the mart's columns)."""
+    """The real dbt project's exposures parse with a bilingual data dictionary, and its 766
+    dataset publishes (on the fixture warehouse, which has the mart's columns)."""
     target = tmp_path / "dbt-target"
     env = {**os.environ, "DBT_PROFILES_DIR": str(REPO_ROOT / "dbt_project")}
     subprocess.run(
@@ -493,9 +498,254 @@ def test_project_manifest_declares_publishable_datasets(
         timeout=300,
     )
     manifest_file = target / "manifest.json"
-    specs = dataset_specs(json.loads(manifest_file.read_text()), profile=settings.profile)
-    assert SLUG in {s.name for s in specs}
-    results = publish_all(settings, manifest_path=manifest_file, only=[SLUG])
-    assert [r.name for r in results] == [SLUG]
-    assert not results[0].created  # the same slug: updated in place, not duplicated
+    specs = {
+        s.name: s
+        for s in dataset_specs(json.loads(manifest_file.read_text()), profile=settings.profile)
+    }
+    assert PROJECT_SLUG in specs and len(specs) >= 9
+    for spec in specs.values():  # bilingual data dictionary, titled from the profile
+        assert all(c.description_vi and c.label != c.name for c in spec.columns), spec.name
+        assert spec.ckan.description and spec.description and "${" not in spec.ckan.title
+    results = publish_all(settings, manifest_path=manifest_file, only=[PROJECT_SLUG])
+    assert [r.name for r in results] == [PROJECT_SLUG] and results[0].rows == 6 * len(
+        UNITS
+    )  # 3 months, 2 indicators
+    schema = json.loads(results[0].files.table_schema.read_text())  # type: ignore[union-attr]
+    assert schema["fields"][0]["title"] == "Tháng"
+    assert schema["fields"][0]["description"].startswith("Ngày đầu tháng")
+    info = client(settings).call("datastore_info", {"id": results[0].resources["csv"]})
+    assert info["fields"][0]["info"]["label"] == "Tháng"
+    publisher(settings).call("dataset_purge", {"id": PROJECT_SLUG})  # leave the fixture's alone
+
+
+# -- reliable publishing: what the portal serves, partial failures, removed exposures ----------
+
+SECOND = "ty-le-ho-so-dung-han"
+
+
+def two_dataset_manifest(tmp_path: Path, second: bool = True) -> Path:
+    """The fixture manifest, with a second dataset (the on-time rate) when ``second``."""
+    manifest = copy.deepcopy(fixture_manifest())
+    exposures = manifest["exposures"]
+    if second:
+        other = copy.deepcopy(exposures["exposure.govdata.opendata_online_dossier_rate"])
+        other["name"] = "opendata_timeliness_rate"
+        for holder in (other["meta"], other["config"]["meta"]):
+            holder["ckan"]["name"] = SECOND
+            holder["ckan"]["title"] = "Tỷ lệ hồ sơ đúng hạn theo đơn vị và tháng"
+            holder["ckan"]["where"] = "kpi_code = '766.2.1'"
+        exposures["exposure.govdata.opendata_timeliness_rate"] = other
+    path = tmp_path / f"manifest-{uuid.uuid4().hex[:6]}.json"
+    path.write_text(json.dumps(manifest))
+    return path
+
+
+def publisher(settings: Settings) -> CkanClient:
+    return CkanClient(settings.ckan_url, api_token=settings.ckan_token())
+
+
+def activity_count(settings: Settings, name: str) -> int:
+    return len(publisher(settings).call("package_activity_list", {"id": name, "limit": 100}))
+
+
+def assert_downloads_equal_local(settings: Settings, result: PublishResult) -> None:
+    """Every resource answers HTTP 200 with the bytes the publisher wrote."""
+    dataset = client(settings).dataset(result.name)
+    assert dataset and result.files
+    local = {
+        "csv": result.files.csv,
+        "parquet": result.files.parquet,
+        "table-schema": result.files.table_schema,
+    }
+    for resource in dataset["resources"]:
+        response = httpx.get(resource["url"], follow_redirects=True, timeout=30)
+        assert response.status_code == 200, resource["url"]
+        assert response.content == local[resource["govdata_key"]].read_bytes()
+
+
+def test_republish_unchanged_is_a_no_op(
+    settings: Settings, manifest_path: Path, first_publish: Any
+) -> None:
+    publish_all(settings, manifest_path=manifest_path)  # after the project's manifest's docs
+    before = client(settings).dataset(SLUG)
+    activities = activity_count(settings, SLUG)
+    (again,) = publish_all(settings, manifest_path=manifest_path)
+    assert not again.data_changed and not again.healed and not again.datastore_loaded
+    after = client(settings).dataset(SLUG)
+    assert before and after and after["metadata_modified"] == before["metadata_modified"]
+    assert {e["key"]: e["value"] for e in after["extras"]}["modified"] == {
+        e["key"]: e["value"] for e in before["extras"]
+    }["modified"]
+    assert activity_count(settings, SLUG) == activities  # no new activity
+
+
+def test_files_the_portal_lost_are_uploaded_again(
+    portal: CkanPortal, settings: Settings, manifest_path: Path, first_publish: Any
+) -> None:
+    """The portal's records survive but its files are gone (``rm -rf data`` with the database
+    kept): downloads fail, and the next publish heals them without a new ``modified``."""
+    dataset = client(settings).dataset(SLUG)
+    assert dataset
+    modified = {e["key"]: e["value"] for e in dataset["extras"]}["modified"]
+    shutil.rmtree(portal.storage_path / "resources")
+    broken = httpx.get(dataset["resources"][0]["url"], follow_redirects=True, timeout=30)
+    assert broken.status_code != 200  # what the public saw after `make clean`
+
+    (healed,) = publish_all(settings, manifest_path=manifest_path)
+    assert sorted(healed.healed) == ["csv", "parquet", "table-schema"]
+    assert not healed.data_changed
+    assert_downloads_equal_local(settings, healed)
+    after = client(settings).dataset(SLUG)
+    assert after and {e["key"]: e["value"] for e in after["extras"]}["modified"] == modified
+    (again,) = publish_all(settings, manifest_path=manifest_path)
+    assert not again.healed  # healed for good
+
+
+def test_a_portal_failing_halfway_is_reported_and_the_next_run_completes(
+    portal: CkanPortal, settings: Settings, tmp_path: Path, first_publish: Any
+) -> None:
+    from opendata.publish import PublishIncomplete
+
+    class PortalGoesDown(CkanClient):
+        def create_dataset(self, data: dict[str, Any]) -> dict[str, Any]:
+            portal.stop()  # the portal stops answering in the middle of the run
+            return super().create_dataset(data)
+
+    manifest = two_dataset_manifest(tmp_path)
+    failing = PortalGoesDown(settings.ckan_url, settings.ckan_token())
+    try:
+        with pytest.raises(PublishIncomplete) as caught:
+            publish_all(settings, manifest_path=manifest, client=failing)
+    finally:
+        portal.start(timeout=180)
+    error = caught.value
+    assert [r.name for r in error.published] == [SLUG]
+    assert list(error.failed) == [SECOND] and "cannot reach" in error.failed[SECOND]
+    assert f"{SECOND}: " in str(error) and f"published: {SLUG}" in str(error)
+    assert client(settings).dataset(SECOND) is None
+
+    results = {r.name: r for r in publish_all(settings, manifest_path=manifest)}
+    assert results[SECOND].created and not results[SLUG].data_changed
+    assert_downloads_equal_local(settings, results[SECOND])
+
+
+def test_portal_down_fails_every_dataset_by_name(settings: Settings, tmp_path: Path) -> None:
+    from opendata.publish import PublishIncomplete
+
+    down = CkanClient(f"http://127.0.0.1:{free_port()}", "token")
+    with pytest.raises(PublishIncomplete, match="2 of 2 datasets were NOT published"):
+        publish_all(settings, manifest_path=two_dataset_manifest(tmp_path), client=down)
+
+
+def test_a_removed_exposure_is_kept_unless_pruned(
+    settings: Settings, tmp_path: Path, first_publish: Any
+) -> None:
+    from opendata.publish import publish_run
+
+    publish_all(settings, manifest_path=two_dataset_manifest(tmp_path))
+    assert client(settings).dataset(SECOND)
+    one = two_dataset_manifest(tmp_path, second=False)
+    run = publish_run(settings, manifest_path=one)
+    assert run.orphans == [SECOND] and run.pruned == []
+    assert client(settings).dataset(SECOND)  # kept
+    run = publish_run(settings, manifest_path=one, prune=True)
+    assert run.pruned == [SECOND]
+    assert client(settings).dataset(SECOND) is None
     assert client(settings).search(q="*:*")["count"] == 1
+
+
+def test_a_planted_personal_column_stops_the_publish(
+    settings: Settings, tmp_path: Path, first_publish: Any
+) -> None:
+    """A column whose name and docs look innocent but whose values are phone numbers."""
+    with duckdb.connect(str(settings.serving_path)) as conn:
+        conn.execute(
+            "CREATE OR REPLACE TABLE marts.kpi_unit_month_notes AS SELECT *, "
+            "'Liên hệ 0912 345 678' AS ghi_chu FROM marts.kpi_unit_month"
+        )
+    manifest = copy.deepcopy(fixture_manifest())
+    node = copy.deepcopy(manifest["nodes"]["model.govdata.kpi_unit_month"])
+    node.update(name="kpi_unit_month_notes", alias="kpi_unit_month_notes")
+    node["columns"]["ghi_chu"] = _column("ghi_chu", "Notes of the unit.")
+    manifest["nodes"]["model.govdata.kpi_unit_month_notes"] = node
+    exposure = manifest["exposures"]["exposure.govdata.opendata_online_dossier_rate"]
+    exposure["depends_on"]["nodes"] = ["model.govdata.kpi_unit_month_notes"]
+    for holder in (exposure["meta"], exposure["config"]["meta"]):
+        holder["ckan"].update(
+            name="ghi-chu", model="kpi_unit_month_notes", columns=[*PUBLISHED, "ghi_chu"]
+        )
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(PersonalDataError, match=r"column 'ghi_chu' holds .*phone numbers"):
+        publish_all(settings, manifest_path=path)
+    assert client(settings).dataset("ghi-chu") is None
+
+
+def test_a_database_serving_another_homes_files_is_refused(
+    portal: CkanPortal, tmp_path: Path, first_publish: Any
+) -> None:
+    """A second checkout (another home) pointed at this portal's databases would show records
+    whose files it does not have: ``up`` refuses instead, naming both."""
+    other = CkanPortal(portal.settings.model_copy(update={"home": tmp_path / "other-home"}))
+    with pytest.raises(CkanError, match="is the portal of the files in"):
+        other.pair_storage()
+    assert portal.pair_storage() == json.loads(portal.pairing_path.read_text())["pairing_id"]
+
+
+def test_portal_databases_are_named_after_the_home(tmp_path: Path) -> None:
+    first = Settings(home=tmp_path / "a", ckan_db_url="", ckan_datastore_write_url="")
+    second = Settings(home=tmp_path / "b", ckan_db_url="", ckan_datastore_write_url="")
+    assert first.ckan_db_url != second.ckan_db_url
+    assert first.ckan_db_url.endswith(f"govdata_ckan_{first.ckan_database_tag}")
+    assert first.ckan_datastore_write_url.endswith(f"_{first.ckan_database_tag}_datastore")
+    assert Settings(home=tmp_path / "a", ckan_db_url="").ckan_db_url == first.ckan_db_url
+
+
+def test_clean_portal_then_republish_heals_every_download(
+    portal: CkanPortal, settings: Settings, manifest_path: Path, first_publish: Any
+) -> None:
+    """``make clean && make demo``: the portal's databases and files go together, and the
+    next publish recreates everything (last: it empties the portal)."""
+    portal.clean()
+    assert not portal.storage_path.exists()
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres") as conn:
+        names = {r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall()}
+    assert portal.db.dbname not in names and portal.datastore_write.dbname not in names
+    portal.up(timeout=180)
+    (result,) = publish_all(settings, manifest_path=manifest_path)
+    assert result.created
+    assert_downloads_equal_local(settings, result)
+    records = client(settings).call("datastore_search", {"resource_id": result.resources["csv"]})
+    assert records["total"] == result.rows
+
+
+# -- the offline package (no portal) --------------------------------------------------------------
+
+
+def test_offline_package_validates_with_frictionless(tmp_path: Path) -> None:
+    """``govdata publish --to DIR``: the same files as a Data Package `frictionless` accepts."""
+    from opendata.package import write_package
+
+    offline = Settings(home=tmp_path / "home", target="duckdb", opendata_min_cell_count=MIN_CELL)
+    write_warehouse(offline.serving_path, [dt.date(2025, 8, 1), dt.date(2025, 9, 1)])
+    manifest = two_dataset_manifest(tmp_path)
+    descriptor = write_package(offline, tmp_path / "package", manifest_path=manifest)
+
+    report = subprocess.run(
+        [str(Path(sys.executable).parent / "frictionless"), "validate", "--json", str(descriptor)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    outcome = json.loads(report.stdout)
+    assert report.returncode == 0 and outcome["valid"], report.stdout[-3000:]
+    package = json.loads(descriptor.read_text())
+    assert [r["name"] for r in package["resources"]] == [SLUG, SECOND]
+    assert package["licenses"][0]["name"] == "CC-BY-4.0"
+    resource = package["resources"][0]
+    rows = list(csv.DictReader((descriptor.parent / resource["path"]).open(encoding="utf-8")))
+    assert len(rows) == 2 * len(UNITS) and list(rows[0]) == PUBLISHED
+    assert resource["schema"]["primaryKey"] == ["period_month", "unit_code", "kpi_code"]
+    assert (descriptor.parent / resource["govdata"]["parquet"]).exists()
+    assert "Privacy:" in resource["description"] and "Bảo vệ dữ liệu" in resource["description"]

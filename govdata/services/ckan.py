@@ -7,7 +7,8 @@ lives under ``$GOVDATA_HOME``::
 
     ckan/ckan.ini           generated configuration (from services/ckan/ckan.ini.in)
     ckan/secrets.json       the session and API-token signing secrets (kept across runs)
-    ckan/storage/           uploaded resources
+    ckan/storage/           uploaded resources; storage/govdata-portal.json pairs them with
+                            the database (the same pairing id is kept in the database)
     ckan/api_token          the publisher's (sysadmin) API token, read by the publisher
     run/ckan.pid, ckan.log  the background server
 
@@ -16,6 +17,13 @@ Typical use (from the CLI, or ``python -m govdata.services.ckan up|down|status``
     portal = CkanPortal(settings)
     portal.up()        # install + databases + config + migrations + admin/token + start + org
     portal.down()      # stop the server
+    portal.clean()     # stop, drop the databases and delete the files: together
+
+The database and the file storage belong together. Unless set, the databases are named after
+the home (``Settings.ckan_database_tag``), so another checkout gets its own portal; ``up``
+pairs them (a pairing id in both) and refuses a database paired with another home's files that
+still exist; when this home's files were lost (``rm -rf data``) it re-pairs them and the next
+publish uploads the missing files again (the publisher checks what the portal serves).
 
 A running server is restarted by ``up`` when ``ckan.ini`` or the CKAN install changed.
 """
@@ -28,6 +36,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import string
@@ -130,6 +139,7 @@ class CkanPortal:
         self.ensure_databases()
         self.write_config()
         self.migrate()
+        self.pair_storage()
         token = self.ensure_api_token()
         self.start(timeout=timeout)
         self.ensure_organization(token)
@@ -138,6 +148,71 @@ class CkanPortal:
 
     def down(self) -> None:
         self.stop()
+
+    def clean(self) -> None:
+        """Stop the portal, drop its databases and delete its files and token: together."""
+        self.stop()
+        self.drop_databases()
+        shutil.rmtree(self.storage_path, ignore_errors=True)
+        self.token_path.unlink(missing_ok=True)
+        self.ini_path.unlink(missing_ok=True)
+
+    # -- pairing of the database with the file storage -----------------------------------------
+
+    @property
+    def pairing_path(self) -> Path:
+        return self.storage_path / "govdata-portal.json"
+
+    def pair_storage(self) -> str:
+        """Record (or check) that the database and this home's file storage belong together;
+        return the pairing id. Raises when the database serves another home's existing files."""
+        self.storage_path.mkdir(parents=True, exist_ok=True)
+        try:
+            local = json.loads(self.pairing_path.read_text())
+        except (FileNotFoundError, ValueError):
+            local = {}
+        with psycopg.connect(self.db.url, autocommit=True) as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS govdata_portal_pairing "
+                "(pairing_id text NOT NULL, storage_path text NOT NULL, paired_at timestamptz)"
+            )
+            row = conn.execute(
+                "SELECT pairing_id, storage_path FROM govdata_portal_pairing"
+            ).fetchone()
+            if row and row[0] == local.get("pairing_id"):
+                return str(row[0])
+            if row and row[1] != str(self.storage_path):
+                other = Path(row[1]) / self.pairing_path.name
+                try:
+                    held = json.loads(other.read_text()).get("pairing_id")
+                except (OSError, ValueError):
+                    held = None
+                if held == row[0]:
+                    raise CkanError(
+                        f"database {self.db.dbname} is the portal of the files in {row[1]}, "
+                        f"not of {self.storage_path}: set GOVDATA_CKAN_DB_URL (and the "
+                        "DataStore URLs) to databases of this home, or leave them unset"
+                    )
+            if row:
+                log.warning(
+                    "the portal's files in %s are not those its database %s was serving: "
+                    "re-pairing; the next publish uploads every missing file again",
+                    self.storage_path,
+                    self.db.dbname,
+                )
+            pairing_id = secrets.token_hex(16)
+            conn.execute("DELETE FROM govdata_portal_pairing")
+            conn.execute(
+                "INSERT INTO govdata_portal_pairing VALUES (%s, %s, now())",
+                (pairing_id, str(self.storage_path)),
+            )
+        self.pairing_path.write_text(
+            json.dumps(
+                {"pairing_id": pairing_id, "database": self.db.dbname, "url": self.url}, indent=2
+            )
+            + "\n"
+        )
+        return pairing_id
 
     # -- install ------------------------------------------------------------------------------
 
@@ -505,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.settings import load_settings
 
     parser = argparse.ArgumentParser(prog="python -m govdata.services.ckan", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "install"])
+    parser.add_argument("command", choices=["up", "down", "status", "install", "clean"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     portal = CkanPortal(load_settings())
@@ -515,6 +590,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"CKAN portal: {portal.url} (log {portal.log_path}, token {portal.token_path})")
         elif args.command == "down":
             portal.down()
+        elif args.command == "clean":
+            portal.clean()
+            print(
+                f"CKAN portal cleaned: databases {portal.db.dbname}, "
+                f"{portal.datastore_write.dbname} dropped, files {portal.storage_path} deleted"
+            )
         elif args.command == "install":
             portal.install()
         else:

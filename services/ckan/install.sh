@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the local open-data portal (CKAN 2.12 + ckanext-localsearch) into its own venv.
+# Install the local open-data portal (CKAN 2.12, ckanext-dcat from the lock, and
+# ckanext-localsearch from this repository) into its own venv.
 #
 # Idempotent: the venv is (re)built only when it is missing or when the lock
 # (requirements/ckan.txt), the plugin's pyproject.toml or this script changed; a hash stamp
@@ -30,6 +31,6 @@ rm -f "$stamp"
 uv venv --quiet --allow-existing --python 3.11 "$venv"
 uv pip sync --quiet --python "$venv/bin/python" --compile-bytecode "$lock"
 uv pip install --quiet --python "$venv/bin/python" --compile-bytecode --no-deps -e "$plugin"
-"$venv/bin/python" -c "import ckan, ckanext.localsearch.plugin, ckanext.datastore"
+"$venv/bin/python" -c "import ckan, ckanext.localsearch.plugin, ckanext.datastore, ckanext.dcat.plugins"
 echo "$wanted" >"$stamp"
 echo "CKAN installed: $("$venv/bin/python" -c 'import ckan; print(ckan.__version__)')"
