@@ -42,10 +42,9 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     return environment
 
 
-def run_dbt(
+def _invoke(
     settings: Settings, command: str, *arguments: str, target_path: Path | None = None
-) -> BuildResult:
-    """Invoke ``dbt <command>``; raise BuildError naming what failed."""
+) -> dbtRunnerResult:
     if settings.target == "postgres":
         ensure_postgres_database(settings.pg_url)
     else:
@@ -64,6 +63,14 @@ def run_dbt(
     if target_path is not None:
         args += ["--target-path", str(target_path)]
     result: dbtRunnerResult = dbtRunner().invoke(args)
+    return result
+
+
+def run_dbt(
+    settings: Settings, command: str, *arguments: str, target_path: Path | None = None
+) -> BuildResult:
+    """Invoke ``dbt <command>``; raise BuildError naming what failed."""
+    result = _invoke(settings, command, *arguments, target_path=target_path)
     if result.exception is not None:
         raise BuildError(f"dbt {command} could not run: {result.exception}")
     failures: list[str] = []
@@ -79,3 +86,45 @@ def run_dbt(
         detail = "; ".join(failures[:10]) or "see the dbt log above"
         raise BuildError(f"dbt {command} failed on {settings.target}: {detail}")
     return BuildResult(command, nodes, failures, seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """One source table's freshness: how long since its newest row was loaded."""
+
+    source: str  # e.g. procedures.procedures__dossiers
+    status: str  # pass, warn, error (stale beyond its declared threshold), runtime error
+    age_hours: float | None
+    error_after: str  # the declared threshold, e.g. "7 day"
+
+    @property
+    def stale(self) -> bool:
+        return self.status != "pass" and self.status != "warn"
+
+    def __str__(self) -> str:
+        age = "no rows" if self.age_hours is None else f"{self.age_hours:.1f} h"
+        return f"{self.source}: {self.status} (last load {age} ago, error after {self.error_after})"
+
+
+def source_freshness(settings: Settings, target_path: Path | None = None) -> list[Freshness]:
+    """``dbt source freshness`` against the thresholds declared with the sources (staging's
+    ``_*__sources.yml``): one line per source table; whether stale or not, never raises for
+    staleness (the caller decides), only when dbt cannot run."""
+    result = _invoke(settings, "source freshness", target_path=target_path)
+    if result.exception is not None:
+        raise BuildError(f"dbt source freshness could not run: {result.exception}")
+    found = []
+    for node_result in getattr(result.result, "results", None) or []:
+        node = node_result.node
+        threshold = getattr(getattr(node, "freshness", None), "error_after", None)
+        declared = f"{threshold.count} {threshold.period}" if threshold and threshold.count else ""
+        age = getattr(node_result, "age", None)
+        found.append(
+            Freshness(
+                f"{node.source_name}.{node.name}",
+                str(getattr(node_result.status, "value", node_result.status)),
+                None if age is None else float(age) / 3600,
+                declared,
+            )
+        )
+    return found
