@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     task_retry_delay_seconds: float = Field(
         300.0, ge=0, description="First retry after this long; each next one waits twice as long."
     )
+    run_deadline_minutes: float = Field(
+        120.0, gt=0, description="A DAG run not finished this long after it was queued is late."
+    )
     airflow_host: str = Field("127.0.0.1", description="Address Airflow's API server binds.")
     airflow_port: int = Field(8080, gt=0, lt=65536, description="Airflow's UI and API port.")
     airflow_metadata_url: str = Field(

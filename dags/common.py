@@ -100,6 +100,22 @@ def default_args(source: str) -> dict[str, Any]:
     }
 
 
+def deadline(dag_id: str, source: str) -> Any:
+    """A run not finished ``GOVDATA_RUN_DEADLINE_MINUTES`` after it was queued is late: the
+    data team is told (govdata.alerts.late_run, run by the executor)."""
+    from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback
+
+    minutes = settings().run_deadline_minutes
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(minutes=minutes),
+        callback=SyncCallback(
+            "govdata.alerts.late_run",
+            kwargs={"dag_id": dag_id, "source": source, "minutes": minutes},
+        ),
+    )
+
+
 def only_source_errors_retry(step: Callable[[], Any], source: str) -> Any:
     """Run a step: a SourceError (a source that could not be read) is retried by Airflow;
     any other failure of the platform fails the task at once, naming the source."""
@@ -202,6 +218,7 @@ def ingestion_dag(system: str, schedule: str, doc: str) -> Any:
         max_active_runs=1,
         default_args=default_args(system),
         params=run_params(),
+        deadline=deadline(f"govdata_ingest_{system}", system),
         tags=["govdata", "ingestion", system],
         doc_md=doc,
     )

@@ -22,6 +22,7 @@ from dags.common import (
     WAREHOUSE_WRITER_POOL,
     GateFailure,
     any_raw_update,
+    deadline,
     default_args,
     log,
     only_source_errors_retry,
@@ -36,6 +37,7 @@ from dags.common import (
     catchup=False,
     max_active_runs=1,
     default_args=default_args("warehouse"),
+    deadline=deadline("govdata_build", "warehouse"),
     tags=["govdata", "warehouse", "open data"],
     doc_md=__doc__,
 )

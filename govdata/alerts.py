@@ -12,10 +12,11 @@ import logging
 import smtplib
 from dataclasses import asdict, dataclass
 from email.message import EmailMessage
+from typing import Any
 
 import httpx
 
-from core.settings import Settings
+from core.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -91,3 +92,21 @@ def send(settings: Settings, alert: Alert) -> list[str]:
         except httpx.HTTPError as error:
             log.error("alert webhook %s failed: %s", settings.alert_webhook_url, error)
     return delivered
+
+
+def late_run(
+    dag_id: str, source: str, minutes: float, context: dict[str, Any] | None = None
+) -> list[str]:
+    """Airflow's deadline callback (dags.common.deadline): a run still not finished ``minutes``
+    after it was queued. Runs in the executor, with the platform's settings."""
+    run = (context or {}).get("dag_run")
+    run_id = str(run.get("run_id", "") if isinstance(run, dict) else getattr(run, "run_id", ""))
+    alert = Alert(
+        kind="late",
+        dag_id=dag_id,
+        task_id="(the whole run)",
+        source=source,
+        reason=f"the run has not finished {minutes:.0f} minutes after it was queued",
+        run_id=run_id,
+    )
+    return send(load_settings(), alert)

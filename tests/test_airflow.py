@@ -206,7 +206,7 @@ def test_a_three_day_backfill_loads_what_one_run_over_the_days_loads(
     client.unpause(dag_id)  # the build stays paused: this test is about the raw rows
     first, last = BACKFILL
     # Daily runs at local midnight: the runs whose data intervals are the three days.
-    client.backfill(dag_id, f"{first}", f"{date.fromordinal(last.toordinal() + 1)}")
+    client.backfill(dag_id, first, last)
     deadline = time.monotonic() + 300
     while True:
         runs = [r for r in client.runs(dag_id) if r["run_type"] == "backfill"]

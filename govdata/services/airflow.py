@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -507,17 +507,17 @@ class AirflowClient:
         events = answer["asset_events"]
         return str(events[0]["timestamp"]) if events else None
 
-    def backfill(self, dag_id: str, first: str, last: str) -> dict[str, Any]:
-        """Create a backfill of the DAG's runs whose data intervals start from ``first`` up
-        to ``last`` (ISO dates), run in order by the scheduler."""
+    def backfill(self, dag_id: str, first: date, last: date) -> dict[str, Any]:
+        """Create a backfill of the daily DAG's runs of the days ``first`` to ``last`` (local
+        days: the DAGs run on Vietnam's clock, UTC+7 all year), run in order by the scheduler."""
         return dict(
             self._call(
                 "POST",
                 "/backfills",
                 json={
                     "dag_id": dag_id,
-                    "from_date": f"{first}T00:00:00Z",
-                    "to_date": f"{last}T00:00:00Z",
+                    "from_date": f"{first}T00:00:00+07:00",
+                    "to_date": f"{last}T00:00:00+07:00",
                     "max_active_runs": 1,
                     "reprocess_behavior": "completed",
                 },
