@@ -29,7 +29,9 @@ import duckdb
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
+from browser import ARTIFACTS, airflow_dags_whose_last_run, airflow_page, chromium
 from conftest import PG_ADMIN_URL, require_postgres
+from sqlalchemy.engine import make_url
 
 from core.settings import Settings, load_settings
 from govdata import pipeline
@@ -132,12 +134,12 @@ def _drop_database(name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def deployment(
+def platform(
     tmp_path_factory: pytest.TempPathFactory,
     small_sources: Path,
     inbox: tuple[Inbox, int, int],
 ) -> Iterator[Settings]:
-    """A LocalExecutor Airflow on DuckDB, with a CKAN portal of its own, for the module."""
+    """The module's settings, home and sources, with a CKAN portal of its own."""
     require_postgres()
     home = tmp_path_factory.mktemp("airflow-home")
     shutil.copytree(small_sources, home / "sources")  # a test takes a source away for a while
@@ -154,15 +156,23 @@ def deployment(
                 portal.up(timeout=240)
             except CkanError as error:
                 pytest.fail(f"the local CKAN portal could not start: {error}", pytrace=False)
-            started = time.monotonic()
-            airflow.up(settings)
-            print(f"Airflow (LocalExecutor) up in {time.monotonic() - started:.1f} s")
             yield settings
         finally:
-            airflow.down(settings)
             portal.stop()
             portal.drop_databases(drop_roles=True)
-            _drop_database(f"{tag}_airflow")
+
+
+@pytest.fixture(scope="module")
+def deployment(platform: Settings) -> Iterator[Settings]:
+    """A LocalExecutor Airflow on DuckDB for the module."""
+    try:
+        started = time.monotonic()
+        airflow.up(platform)
+        print(f"Airflow (LocalExecutor) up in {time.monotonic() - started:.1f} s")
+        yield platform
+    finally:
+        airflow.down(platform)
+        _drop_database(make_url(platform.airflow_metadata_url).database or "")
 
 
 @pytest.fixture(scope="module")
@@ -269,6 +279,15 @@ def test_every_dag_end_to_end_and_the_asset_updates_trigger_the_build(
     assert deployment.serving_path.is_file()
     assert inbox[0].mails == [] and inbox[0].posts == []  # nothing failed: no alert
 
+    # What the data team sees: logged into the UI, the last run of every DAG succeeded.
+    with chromium() as browser:
+        page = airflow_page(browser, deployment)
+        succeeded = airflow_dags_whose_last_run(page, deployment, "success")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "airflow_dags.png"), full_page=True)
+        failed = airflow_dags_whose_last_run(page, deployment, "failed")
+    assert succeeded == sorted((*INGESTION_DAGS, BUILD_DAG)) and failed == []
+
 
 def _trigger_build(client: AirflowClient) -> tuple[str, dict[str, str | None]]:
     run_id = client.trigger(BUILD_DAG)
@@ -364,11 +383,11 @@ def test_a_source_error_is_retried_then_succeeds(
 
 
 def test_celery_executor_runs_every_dag_on_postgres(
-    deployment: Settings, tmp_path: Path, pg_url: str
+    platform: Settings, tmp_path: Path, pg_url: str
 ) -> None:
     home = tmp_path / "celery-home"
     home.mkdir()
-    (home / "sources").symlink_to(deployment.home / "sources", target_is_directory=True)
+    (home / "sources").symlink_to(platform.home / "sources", target_is_directory=True)
     tag = f"gdcel_{uuid.uuid4().hex[:8]}"
     variables = {
         "GOVDATA_HOME": str(home),

@@ -304,7 +304,8 @@ def running_pid(settings: Settings, name: str) -> int | None:
     except (OSError, ValueError):
         path.unlink(missing_ok=True)
         return None
-    if b"airflow" not in cmdline or not _alive(pid):
+    # A Celery worker renames its processes ("[celeryd: ...]").
+    if not (b"airflow" in cmdline or b"celery" in cmdline) or not _alive(pid):
         path.unlink(missing_ok=True)
         return None
     return pid
