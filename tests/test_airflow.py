@@ -383,8 +383,12 @@ def test_a_source_error_is_retried_then_succeeds(
 
 
 def test_celery_executor_runs_every_dag_on_postgres(
-    platform: Settings, tmp_path: Path, pg_url: str
+    platform: Settings, tmp_path: Path, pg_url: str, inbox: tuple[Inbox, int, int]
 ) -> None:
+    """The same DAGs under Celery on PostgreSQL; a deadline of a few seconds makes every run
+    late, and the data team hears of it."""
+    received = inbox[0]
+    received.clear()
     home = tmp_path / "celery-home"
     home.mkdir()
     (home / "sources").symlink_to(platform.home / "sources", target_is_directory=True)
@@ -397,6 +401,9 @@ def test_celery_executor_runs_every_dag_on_postgres(
         "GOVDATA_AIRFLOW_PORT": str(free_port()),
         "GOVDATA_AIRFLOW_METADATA_URL": f"postgresql://postgres@127.0.0.1:5432/{tag}",
         "GOVDATA_AIRFLOW_CELERY_BROKER_URL": "redis://127.0.0.1:6379/10",
+        "GOVDATA_RUN_DEADLINE_MINUTES": "0.2",
+        # The same portal as the module's: its publisher token lives under that home.
+        "GOVDATA_CKAN_API_TOKEN": platform.ckan_token() or "",
     }
     with pytest.MonkeyPatch.context() as patch:
         for name, value in variables.items():
@@ -421,4 +428,7 @@ def test_celery_executor_runs_every_dag_on_postgres(
         ).fetchall()
     assert rows > 0 and runs and all(read == total for read, total in runs)
     log = (airflow.run_dir(settings) / "celery-worker.log").read_text(errors="replace")
-    assert "govdata_build" in log or "execute_workload" in log or "celery@" in log
+    assert "Executing workload in Celery" in log and "govdata_build" in log
+    late = [p for p in received.posts if p["kind"] == "late"]
+    assert {p["dag_id"] for p in late} >= {BUILD_DAG}, received.posts
+    assert all("not finished" in p["reason"] for p in late)

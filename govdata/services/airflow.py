@@ -564,8 +564,33 @@ def run_once(settings: Settings, timeout: float = 3600.0) -> dict[str, dict[str,
         last = {dag_id: client.runs(dag_id)[0] for dag_id in DAG_IDS if client.runs(dag_id)}
     failed = {d: r["dag_run_id"] for d, r in last.items() if r["state"] != "success"}
     if failed:
-        raise AirflowError(f"runs that did not succeed: {failed}; see their logs in the UI")
+        details = "\n".join(failure_details(settings, d, r) for d, r in failed.items())
+        raise AirflowError(f"runs that did not succeed:\n{details}")
     return last
+
+
+def failure_details(settings: Settings, dag_id: str, run_id: str) -> str:
+    """The failed tasks of a run with the errors their logs end with (for the command line)."""
+    lines = [f"{dag_id} {run_id}:"]
+    with AirflowClient(settings) as client:
+        tasks = client.task_instances(dag_id, run_id)
+    for task_id, ti in tasks.items():
+        if ti["state"] != "failed":
+            continue
+        log_file = (
+            airflow_home(settings) / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+            / f"task_id={task_id}" / f"attempt={ti['try_number']}.log"
+        )  # fmt: skip
+        errors = []
+        with contextlib.suppress(OSError):
+            for line in log_file.read_text(errors="replace").splitlines():
+                with contextlib.suppress(ValueError):
+                    event = json.loads(line)
+                    if event.get("level") == "error":
+                        detail = event.get("error_detail") or [{}]
+                        errors.append(str(detail[0].get("exc_value") or event.get("event"))[:500])
+        lines.append(f"  {task_id} failed: {' | '.join(errors[-3:]) or 'see ' + str(log_file)}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
