@@ -19,7 +19,7 @@ help:
 	@echo "make demo   simulate the demo province, run the pipeline on DuckDB, serve dashboards and portal"
 	@echo "make test   the whole test suite (installs what is missing)"
 	@echo "make test-fast  the tests that need no server and build no whole warehouse (< 3 min)"
-	@echo "make stop   stop the demo's Superset and CKAN"
+	@echo "make stop   stop the demo's Airflow, Superset and CKAN"
 
 demo: install
 	@bash scripts/demo.sh
@@ -66,6 +66,7 @@ format:
 	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
 
 stop:
+	-.venv/bin/python -m govdata.services.airflow down
 	-.venv/bin/python -m govdata.services.ckan down
 	-.venv/bin/python -c "from govdata.services import superset; from core.settings import load_settings; superset.stop(load_settings())"
 

@@ -90,7 +90,41 @@ class Settings(BaseSettings):
         "generated once under home when unset.",
     )
 
-    task_retries: int = Field(2, ge=0, description="Airflow retries of a failed task.")
+    # Orchestration (Airflow, govdata.services.airflow) and its alerts.
+    task_retries: int = Field(2, ge=0, description="Airflow retries of a task whose source failed.")
+    task_retry_delay_seconds: float = Field(
+        300.0, ge=0, description="First retry after this long; each next one waits twice as long."
+    )
+    run_deadline_minutes: float = Field(
+        120.0, gt=0, description="A DAG run not finished this long after it was queued is late."
+    )
+    airflow_host: str = Field("127.0.0.1", description="Address Airflow's API server binds.")
+    airflow_port: int = Field(8080, gt=0, lt=65536, description="Airflow's UI and API port.")
+    airflow_metadata_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/govdata_airflow",
+        description="Airflow's own metadata database (PostgreSQL).",
+    )
+    airflow_admin_user: str = Field("admin", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    airflow_admin_password: str = Field("admin", min_length=1)
+    airflow_executor: Literal["LocalExecutor", "CeleryExecutor"] = Field(
+        "LocalExecutor", description="LocalExecutor on one machine; CeleryExecutor to scale out."
+    )
+    airflow_parallelism: int = Field(4, ge=1, description="Task instances running at once.")
+    airflow_celery_broker_url: str = Field(
+        "redis://127.0.0.1:6379/2", description="Celery broker (Redis) of the CeleryExecutor."
+    )
+    airflow_celery_result_backend: str | None = Field(
+        None, description="Celery result backend [the metadata database]."
+    )
+    alert_webhook_url: str | None = Field(
+        None, description="POST a JSON alert here when a run fails or is late."
+    )
+    alert_smtp_host: str | None = Field(None, description="Mail server for e-mail alerts.")
+    alert_smtp_port: int = Field(25, gt=0, lt=65536)
+    alert_email_from: str = Field("govdata@localhost", description="Sender of e-mail alerts.")
+    alert_email_to: str | None = Field(
+        None, description="Comma-separated recipients of e-mail alerts (the data team)."
+    )
 
     # Dashboards (Superset).
     superset_port: int = Field(8088, gt=0, lt=65536)

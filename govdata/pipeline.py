@@ -26,7 +26,7 @@ from core.warehouse import (
 from ingestion import landing, ledger
 from ingestion.documents import ensure_tables as ensure_document_tables
 from ingestion.documents import ingest_documents
-from ingestion.ledger import IngestResult, RunCounts
+from ingestion.ledger import DayWindow, IngestResult, RunCounts
 from ingestion.procedures import (
     ingest_agencies,
     ingest_catalogue,
@@ -38,19 +38,22 @@ from ingestion.procedures import (
 )
 from ingestion.reports import ingest_reports
 from ingestion.sql import ingest_sql, load_sources
-from transform.dbt import BuildResult, run_dbt
+from transform.dbt import BuildResult, Freshness, run_dbt, source_freshness
 
 
 def ingest_procedures(
-    settings: Settings, warehouse: Warehouse, on_page: Callable[[RunCounts], None] | None = None
+    settings: Settings,
+    warehouse: Warehouse,
+    on_page: Callable[[RunCounts], None] | None = None,
+    window: DayWindow | None = None,
 ) -> list[IngestResult]:
     """The procedure system through its sync API (``GOVDATA_PROCEDURES_API_URL``), or from its
-    JSON-lines exports."""
+    JSON-lines exports (the dated ones of the ``window`` only, when given)."""
     if settings.procedures_transport == "files":
         return [
             *ingest_reference_exports(settings, warehouse),
-            ingest_dossier_exports(settings, warehouse, on_page=on_page),
-            ingest_event_exports(settings, warehouse, on_page=on_page),
+            ingest_dossier_exports(settings, warehouse, on_page=on_page, window=window),
+            ingest_event_exports(settings, warehouse, on_page=on_page, window=window),
         ]
     return [
         ingest_agencies(settings, warehouse),
@@ -128,6 +131,61 @@ def isolated(system: str, action: Callable[[], list[IngestResult]]) -> list[Inge
 
 def failures(results: list[IngestResult]) -> list[IngestResult]:
     return [r for r in results if r.status == "failed"]
+
+
+#: The source systems, each ingested on its own schedule by the orchestrator (dags/).
+SYSTEMS = ("procedures", "documents", "reports", "databases")
+
+
+def ingest_system(
+    settings: Settings,
+    system: str,
+    window: DayWindow | None = None,
+    on_page: Callable[[RunCounts], None] | None = None,
+) -> list[IngestResult]:
+    """Bring one source system's new records into the raw layer (what one ingestion DAG does;
+    :func:`ingest` does them all at once). ``window``: the days of dated files to read."""
+    if system not in SYSTEMS:
+        raise ValueError(f"unknown source system {system!r}: expected one of {SYSTEMS}")
+    settings.claim_home()
+    landing.prune(settings)
+    with (
+        writer_lock(settings, f"ingest {system}"),
+        session(settings) as warehouse,
+        one_thread_per_statement(warehouse),
+    ):
+        ledger.ensure_ops_schema(warehouse)
+        ledger.mark_interrupted(warehouse)
+        if system == "procedures":
+            return ingest_procedures(settings, warehouse, on_page, window)
+        if system == "documents":
+            ensure_document_tables(warehouse)
+            return ingest_documents(settings, warehouse, window=window)
+        if system == "reports":
+            return ingest_reports(settings, warehouse, window=window)
+        return [ingest_sql(settings, warehouse, source) for source in load_sources()]
+
+
+def unreconciled_runs(settings: Settings) -> list[str]:
+    """Successful ingestion runs whose counts do not add up (read ≠ loaded + rejected +
+    duplicate): nothing built on them may be published."""
+    with session(settings) as warehouse:
+        ledger.ensure_ops_schema(warehouse)
+        rows = warehouse.fetch(
+            "select source, run_id, rows_read, rows_loaded, rows_rejected, rows_duplicate "
+            "from ops.ingest_runs where status = 'success' "
+            "and rows_read <> rows_loaded + rows_rejected + rows_duplicate order by started_at"
+        )
+    return [
+        f"{source} run {run_id}: read {read} ≠ loaded {loaded} + rejected {rejected} "
+        f"+ duplicate {duplicate}"
+        for source, run_id, read, loaded, rejected, duplicate in rows
+    ]
+
+
+def freshness(settings: Settings) -> list[Freshness]:
+    """Each source table's freshness against its declared threshold (dbt source freshness)."""
+    return source_freshness(settings)
 
 
 @dataclass(frozen=True, slots=True)

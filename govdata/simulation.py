@@ -2,8 +2,9 @@
 
 In simulator mode (``GOVDATA_SOURCES=simulator``, the default) the procedure system's sync API
 is the simulator serving the exports under ``home/sources`` on a free port, for the duration of
-one command. A deployment that keeps the simulated API running (the demo's Airflow) points
-``GOVDATA_PROCEDURES_API_URL`` at it with ``GOVDATA_SOURCES=live``, as for a real province.
+one command or one Airflow task (the procedure DAG's ``ingest``). A deployment that keeps the
+simulated API running points ``GOVDATA_PROCEDURES_API_URL`` at it with
+``GOVDATA_SOURCES=live``, as for a real province.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -89,6 +89,29 @@ class RunCounts:
     @property
     def reconciles(self) -> bool:
         return self.read == self.loaded + self.rejected + self.duplicate
+
+
+@dataclass(frozen=True, slots=True)
+class DayWindow:
+    """The days a run reads from a source of dated files, first and last included: an
+    orchestrator's data interval. Without one a run reads everything after its watermark."""
+
+    first: date
+    last: date
+
+    def __post_init__(self) -> None:
+        if self.last < self.first:
+            raise ValueError(f"the window ends ({self.last}) before it starts ({self.first})")
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.first <= day <= self.last
+
+    def months(self) -> tuple[str, str]:
+        """First and last month (YYYY-MM) the window touches."""
+        return f"{self.first:%Y-%m}", f"{self.last:%Y-%m}"
+
+    def __str__(self) -> str:
+        return f"{self.first} to {self.last}"
 
 
 @dataclass(slots=True)

@@ -144,3 +144,32 @@ def open_dashboard(
           bigNumber: (chart.querySelector('.header-line') || {}).innerText || '',
         }))"""
     )
+
+
+# --- the Airflow UI ---------------------------------------------------------------------------
+
+
+def airflow_page(browser: Browser, settings: Settings) -> Page:
+    """A page logged into the Airflow UI through its login form (simple auth manager)."""
+    from govdata.services import airflow
+
+    base = airflow.base_url(settings)
+    page = browser.new_context(viewport={"width": 1600, "height": 1000}).new_page()
+    page.goto(f"{base}/")
+    page.fill("input[name=username]", settings.airflow_admin_user)
+    page.fill("input[name=password]", settings.airflow_admin_password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60_000)
+    return page
+
+
+def airflow_dags_whose_last_run(page: Page, settings: Settings, state: str) -> list[str]:
+    """The DAGs the UI's list shows under its "Last run" filter set to ``state``."""
+    from govdata.services import airflow
+
+    page.goto(f"{airflow.base_url(settings)}/dags?last_dag_run_state={state}")
+    page.wait_for_load_state("networkidle")
+    page.get_by_text("Dags", exact=False).first.wait_for()
+    page.wait_for_timeout(1500)  # the list renders after its query answers
+    links = page.locator("a[href^='/dags/']").all_inner_texts()
+    return sorted({text.strip() for text in links if text.strip().startswith("govdata_")})

@@ -44,20 +44,13 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     return environment
 
 
-def run_dbt(
+def _invoke(
     settings: Settings, command: str, *arguments: str, target_path: Path | None = None
-) -> BuildResult:
-    """Invoke ``dbt <command>``; raise BuildError naming what failed."""
+) -> dbtRunnerResult:
     if settings.target == "postgres":
         ensure_postgres_database(settings.pg_url)
     else:
         settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    recorded = command.split()[0] == "build"
-    if recorded:
-        # The ops models read the ledger: its tables exist even before a first ingestion.
-        with session(settings) as warehouse:
-            ensure_ops_schema(warehouse)
-            ensure_build_results(warehouse)
     os.environ.update(dbt_environment(settings))
     args = [
         *command.split(),  # e.g. "build", or "docs generate"
@@ -72,6 +65,25 @@ def run_dbt(
     if target_path is not None:
         args += ["--target-path", str(target_path)]
     result: dbtRunnerResult = dbtRunner().invoke(args)
+    return result
+
+
+def run_dbt(
+    settings: Settings, command: str, *arguments: str, target_path: Path | None = None
+) -> BuildResult:
+    """Invoke ``dbt <command>``; raise BuildError naming what failed. A build's node results
+    are recorded in ``ops.build_results`` (the data-quality dashboard shows them)."""
+    recorded = command.split()[0] == "build"
+    if recorded:
+        if settings.target == "postgres":
+            ensure_postgres_database(settings.pg_url)
+        else:
+            settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        # The ops models read the ledger: its tables exist even before a first ingestion.
+        with session(settings) as warehouse:
+            ensure_ops_schema(warehouse)
+            ensure_build_results(warehouse)
+    result = _invoke(settings, command, *arguments, target_path=target_path)
     if result.exception is not None:
         raise BuildError(f"dbt {command} could not run: {result.exception}")
     failures: list[str] = []
@@ -107,3 +119,45 @@ def _outcome(node_result: object) -> NodeOutcome:
         message=str(message)[:2000] if message is not None else None,
         seconds=float(getattr(node_result, "execution_time", 0.0) or 0.0),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """One source table's freshness: how long since its newest row was loaded."""
+
+    source: str  # e.g. procedures.procedures__dossiers
+    status: str  # pass, warn, error (stale beyond its declared threshold), runtime error
+    age_hours: float | None
+    error_after: str  # the declared threshold, e.g. "7 day"
+
+    @property
+    def stale(self) -> bool:
+        return self.status != "pass" and self.status != "warn"
+
+    def __str__(self) -> str:
+        age = "no rows" if self.age_hours is None else f"{self.age_hours:.1f} h"
+        return f"{self.source}: {self.status} (last load {age} ago, error after {self.error_after})"
+
+
+def source_freshness(settings: Settings, target_path: Path | None = None) -> list[Freshness]:
+    """``dbt source freshness`` against the thresholds declared with the sources (staging's
+    ``_*__sources.yml``): one line per source table; whether stale or not, never raises for
+    staleness (the caller decides), only when dbt cannot run."""
+    result = _invoke(settings, "source freshness", target_path=target_path)
+    if result.exception is not None:
+        raise BuildError(f"dbt source freshness could not run: {result.exception}")
+    found = []
+    for node_result in getattr(result.result, "results", None) or []:
+        node = node_result.node
+        threshold = getattr(getattr(node, "freshness", None), "error_after", None)
+        declared = f"{threshold.count} {threshold.period}" if threshold and threshold.count else ""
+        age = getattr(node_result, "age", None)
+        found.append(
+            Freshness(
+                f"{node.source_name}.{node.name}",
+                str(getattr(node_result.status, "value", node_result.status)),
+                None if age is None else float(age) / 3600,
+                declared,
+            )
+        )
+    return found

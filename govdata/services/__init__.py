@@ -1,4 +1,5 @@
-"""Services the platform runs beside the pipeline: dashboards (Superset), open data (CKAN)."""
+"""Services the platform runs: the orchestrator (Airflow), dashboards (Superset), open data
+(CKAN)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from ingestion.documents.agencies import AgencyDirectory, agencies_path
 from ingestion.documents.loading import LoadState, latest_status, load_day
 from ingestion.documents.reading import Day, PreparedDay, batch_days, prepare_day
 from ingestion.documents.tables import FILES, SOURCES, ensure_tables
-from ingestion.ledger import IngestResult, RunCounts
+from ingestion.ledger import DayWindow, IngestResult, RunCounts
 
 READERS = 2  # threads reading and checking the next days while one is loaded (CPU-bound)
 
@@ -30,10 +30,17 @@ def ingest_documents(
     *,
     agencies: Path | None = None,
     on_day: Callable[[date, dict[str, RunCounts]], None] | None = None,
+    window: DayWindow | None = None,
 ) -> list[IngestResult]:
-    """Load the daily batches after each source's watermark; one result per source."""
+    """Load the daily batches after each source's watermark; one result per source.
+
+    With a ``window`` (an orchestrator's data interval) only the batches of its days are read,
+    so a backfill day by day loads what one run over the same days loads.
+    """
     with one_thread_per_statement(warehouse):  # days are read and checked beside the loads
-        return _ingest_days(settings, warehouse, run_id or ledger.new_run_id(), agencies, on_day)
+        return _ingest_days(
+            settings, warehouse, run_id or ledger.new_run_id(), agencies, on_day, window
+        )
 
 
 def _ingest_days(
@@ -42,6 +49,7 @@ def _ingest_days(
     run_id: str,
     agencies: Path | None,
     on_day: Callable[[date, dict[str, RunCounts]], None] | None,
+    window: DayWindow | None,
 ) -> list[IngestResult]:
     started = time.monotonic()
     root = settings.documents_export_dir
@@ -58,6 +66,8 @@ def _ingest_days(
         pseudonyms = ledger.Pseudonyms(settings.pii_key())
         days, message = [], None
         for day, path in batch_days(root):
+            if window is not None and day not in window:
+                continue
             sources = tuple(
                 s for s in SOURCES if watermarks[s] is None or watermarks[s] < f"{day:%Y-%m-%d}"
             )

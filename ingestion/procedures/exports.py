@@ -4,8 +4,10 @@ blocks of whole lines, from where the last run stopped (see
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ import orjson
 import pyarrow as pa
 
 from core.errors import SourceError
+from ingestion.ledger import DayWindow
 from ingestion.lines import (
     Block,
     FileProgress,
@@ -20,11 +23,32 @@ from ingestion.lines import (
     read_blocks,
 )
 
+DATED = re.compile(r"(?P<year>\d{4})-?(?P<month>\d{2})-?(?P<day>\d{2})")
 
-def export_files(directory: Path, stem: str) -> list[Path]:
-    """A feed's export files, in name order: ``<stem>*.jsonl[.gz]``, ``.ndjson``, ``.json``."""
+
+def export_day(path: Path) -> date | None:
+    """The day a dated export is of (``dossiers_2025-07-01.jsonl``, ``events-20250701.jsonl``),
+    or None for an export of no particular day (the whole history)."""
+    match = DATED.search(path.name)
+    if match is None:
+        return None
+    try:
+        return date(int(match["year"]), int(match["month"]), int(match["day"]))
+    except ValueError:
+        return None
+
+
+def export_files(directory: Path, stem: str, window: DayWindow | None = None) -> list[Path]:
+    """A feed's export files, in name order: ``<stem>*.jsonl[.gz]``, ``.ndjson``, ``.json``.
+
+    With a ``window``, dated exports outside it are left for the run of their day; exports of
+    no particular day are always read (from where the last run left them).
+    """
     suffixes = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json")
-    return sorted(p for p in directory.glob(f"{stem}*") if p.name.endswith(suffixes))
+    files = sorted(p for p in directory.glob(f"{stem}*") if p.name.endswith(suffixes))
+    if window is None:
+        return files
+    return [p for p in files if (day := export_day(p)) is None or day in window]
 
 
 def _json_array_block(path: Path, origin: str) -> Block:

@@ -16,7 +16,7 @@ from core.settings import Settings
 from core.warehouse import Warehouse
 from ingestion import landing, ledger
 from ingestion.contract import latest_acceptable
-from ingestion.ledger import IngestResult, RunCounts
+from ingestion.ledger import DayWindow, IngestResult, RunCounts
 from ingestion.lines import (
     FileProgress,
 )
@@ -196,13 +196,15 @@ def ingest_dossier_exports(
     warehouse: Warehouse,
     run_id: str | None = None,
     on_page: Callable[[RunCounts], None] | None = None,
+    window: DayWindow | None = None,
 ) -> IngestResult:
-    """Bring the dossier versions of the export files into the raw layer."""
+    """Bring the dossier versions of the export files into the raw layer (the dated files of
+    the ``window`` only, when given, see :func:`~ingestion.procedures.exports.export_files`)."""
     feed = _dossier_feed(
         EXPORT_SOURCE, lambda: CodeLists.from_warehouse(warehouse), settings.pii_key(),
         _latest(settings),
     )  # fmt: skip
-    files = export_files(settings.procedures_exports_dir, "dossiers")
+    files = export_files(settings.procedures_exports_dir, "dossiers", window)
     return _ingest_exports(settings, warehouse, feed, files, run_id or ledger.new_run_id(),
                            on_page)  # fmt: skip
 
@@ -212,9 +214,10 @@ def ingest_event_exports(
     warehouse: Warehouse,
     run_id: str | None = None,
     on_page: Callable[[RunCounts], None] | None = None,
+    window: DayWindow | None = None,
 ) -> IngestResult:
     """Bring the progress events of the export files (ingest dossiers first)."""
     feed = _event_feed(EVENTS_EXPORT_SOURCE, warehouse, settings.pii_key(), _latest(settings))
-    files = export_files(settings.procedures_exports_dir, "events")
+    files = export_files(settings.procedures_exports_dir, "events", window)
     return _ingest_exports(settings, warehouse, feed, files, run_id or ledger.new_run_id(),
                            on_page)  # fmt: skip

@@ -11,7 +11,7 @@ from core.errors import SourceError
 from core.settings import Settings
 from core.warehouse import Warehouse
 from ingestion import landing, ledger
-from ingestion.ledger import IngestResult, RunCounts
+from ingestion.ledger import DayWindow, IngestResult, RunCounts
 from ingestion.loader import load_batch
 from ingestion.privacy import redact
 from ingestion.reports.catalogue import ingest_catalogue
@@ -78,9 +78,16 @@ def _load_period(
 
 
 def ingest_reports(
-    settings: Settings, warehouse: Warehouse, run_id: str | None = None, fmt: str | None = None
+    settings: Settings,
+    warehouse: Warehouse,
+    run_id: str | None = None,
+    fmt: str | None = None,
+    window: DayWindow | None = None,
 ) -> list[IngestResult]:
     """Bring the reporting system's exports into the raw layer, from the watermark on.
+
+    With a ``window`` (an orchestrator's data interval) only the periods of the months it
+    touches are read.
 
     ``fmt`` chooses the export read: ``csv`` (the default, or ``settings.reports_format`` when
     the settings have it) or ``xlsx``. Returns one result per source: the regimes, the
@@ -110,7 +117,10 @@ def ingest_reports(
         reference = Reference(regimes, indicators, read_agencies(agencies_file))
         # The latest period loaded is read again: resubmissions can arrive in it.
         todo = [
-            (p, f) for p, f in period_folders(export_dir) if watermark is None or p >= watermark
+            (p, f)
+            for p, f in period_folders(export_dir)
+            if (watermark is None or p >= watermark)
+            and (window is None or window.months()[0] <= p <= window.months()[1])
         ]
         for period, folder in todo:
             batches = _read_period(folder, export_dir.parent, fmt)
