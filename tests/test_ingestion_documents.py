@@ -685,9 +685,9 @@ def test_register_rows_are_read_whatever_their_quoting(tmp_path: Path) -> None:
          "valid_to": [None, None]},
         schema={"code": pl.String, "valid_from": pl.Date, "valid_to": pl.Date},
     )  # fmt: skip
-    texts, bad = utf8_column(lines.lines)
+    texts, _ = utf8_column(lines.lines)
     prepared = register.prepare_register(
-        lines, texts, bad, head, docs.AgencyDirectory(agencies), date(2025, 7, 1)
+        lines, texts, {}, head, docs.AgencyDirectory(agencies), date(2025, 7, 1)
     )
     assert prepared.rows["document_id"].to_list() == ["000.00.01.H37,2025/07/01,1/UBND-VP"]
     assert prepared.rows["type_name"].to_list() == ["Công văn"]

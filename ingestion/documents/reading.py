@@ -25,7 +25,7 @@ from ingestion.documents.tables import (
     REGISTER_SOURCE,
     STATUS_SOURCE,
 )
-from ingestion.lines import Block, split_lines, utf8_column
+from ingestion.lines import NOT_UTF8, Block, split_lines, too_large, utf8_column
 
 
 def read_lines(path: Path, origin: str, skip_header: bool = False) -> tuple[Block, bytes | None]:
@@ -81,11 +81,13 @@ def prepare_day(
     pseudonyms: ledger.Pseudonyms,
     export_root: Path,
     land: Callable[[str, pa.Table], object] | None = None,
+    limits: dict[str, int] | None = None,
 ) -> PreparedDay:
     """Read, land, parse and check one daily batch (no warehouse access: runs in a worker
-    thread, so the main thread loads the previous day meanwhile)."""
+    thread, so the main thread loads the previous day meanwhile). ``limits``: the largest
+    record each source loads, in bytes (larger ones are rejected unparsed)."""
     parts: dict[str, Prepared] = {}
-    read: dict[str, tuple[Block, bytes | None, pa.Array, list[int]]] = {}
+    read: dict[str, tuple[Block, bytes | None, pa.Array, dict[int, str]]] = {}
     for source in day.sources:
         path = day.directory / FILES[source]
         origin = f"{export_root.name}/{day.directory.name}/{FILES[source]}"
@@ -94,21 +96,27 @@ def prepare_day(
         if land:  # as read, before anything is loaded
             land(source, table)
         texts, bad_utf8 = utf8_column(lines.lines)  # the landed payload, not a copy of it
-        read[source] = (lines, header, texts, bad_utf8)
+        unreadable = {index: NOT_UTF8 for index in bad_utf8}
+        unreadable |= too_large(lines.lines, (limits or {}).get(source))
+        read[source] = (lines, header, texts, unreadable)
     xml = [s for s in (MESSAGES_SOURCE, STATUS_SOURCE) if s in read]
     fast = pl.collect_all(
         [
             fast_query(
-                pl.Series("line", read[s][2]), s, accepted_lines(read[s][0].lines, read[s][3], s)
+                pl.Series("line", read[s][2]),
+                s,
+                accepted_lines(read[s][0].lines, sorted(read[s][3]), s),
             )
             for s in xml
         ]
     )
     for source, frame in zip(xml, fast, strict=True):
-        lines, _, _, bad_utf8 = read[source]
+        lines, _, _, unreadable = read[source]
         prepare = prepare_messages if source == MESSAGES_SOURCE else prepare_status
-        parts[source] = prepare(lines, bad_utf8, frame, agencies, day.day, pseudonyms)
+        parts[source] = prepare(lines, unreadable, frame, agencies, day.day, pseudonyms)
     if REGISTER_SOURCE in read:
-        lines, header, texts, bad_utf8 = read[REGISTER_SOURCE]
-        parts[REGISTER_SOURCE] = prepare_register(lines, texts, bad_utf8, header, agencies, day.day)
+        lines, header, texts, unreadable = read[REGISTER_SOURCE]
+        parts[REGISTER_SOURCE] = prepare_register(
+            lines, texts, unreadable, header, agencies, day.day
+        )
     return PreparedDay(day.day, parts)

@@ -17,7 +17,14 @@ from ingestion import landing, ledger
 from ingestion.documents.agencies import AgencyDirectory, agencies_path
 from ingestion.documents.loading import LoadState, latest_status, load_day
 from ingestion.documents.reading import Day, PreparedDay, batch_days, prepare_day
-from ingestion.documents.tables import FILES, SOURCES, ensure_tables
+from ingestion.documents.tables import (
+    FILES,
+    MESSAGES_SOURCE,
+    REGISTER_SOURCE,
+    SOURCES,
+    STATUS_SOURCE,
+    ensure_tables,
+)
 from ingestion.ledger import IngestResult, RunCounts
 
 READERS = 2  # threads reading and checking the next days while one is loaded (CPU-bound)
@@ -56,6 +63,11 @@ def _ingest_days(
         directory = AgencyDirectory.read(agencies or agencies_path(settings))
         state = LoadState(latest_status(warehouse))
         pseudonyms = ledger.Pseudonyms(settings.pii_key())
+        limits = {
+            REGISTER_SOURCE: settings.max_record_bytes,
+            MESSAGES_SOURCE: settings.max_message_bytes,  # attachments included
+            STATUS_SOURCE: settings.max_record_bytes,
+        }
         days, message = [], None
         for day, path in batch_days(root):
             sources = tuple(
@@ -74,7 +86,9 @@ def _ingest_days(
             def land(source: str, table: pa.Table) -> object:
                 return landing.land(settings, source, run_id, position, table)
 
-            return executor.submit(prepare_day, days[position], directory, pseudonyms, root, land)
+            return executor.submit(
+                prepare_day, days[position], directory, pseudonyms, root, land, limits
+            )
 
         pending = [prepare(position) for position in range(min(ahead, len(days)))]
         for position, day in enumerate(days):

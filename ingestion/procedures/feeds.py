@@ -113,7 +113,9 @@ def _ingest_exports(
     return run_source(warehouse, feed.source, run_id, watermark, read)
 
 
-def _dossier_feed(source: str, code_lists: Callable[[], CodeLists], key: bytes) -> Feed:
+def _dossier_feed(
+    source: str, code_lists: Callable[[], CodeLists], key: bytes, max_bytes: int | None = None
+) -> Feed:
     @contextmanager
     def checking() -> Iterator[Check]:
         codes = code_lists()
@@ -122,13 +124,15 @@ def _dossier_feed(source: str, code_lists: Callable[[], CodeLists], key: bytes) 
         pseudonyms = ledger.Pseudonyms(key, capacity=0)
         with closing(check_engines()) as engines:
             yield lambda lines, located: check_dossiers(
-                engines.get(), lines, codes, pseudonyms, located
+                engines.get(), lines, codes, pseudonyms, located, max_bytes
             )
 
     return Feed(source, DOSSIERS_TABLE, checking)
 
 
-def _event_feed(source: str, warehouse: Warehouse, key: bytes) -> Feed:
+def _event_feed(
+    source: str, warehouse: Warehouse, key: bytes, max_bytes: int | None = None
+) -> Feed:
     @contextmanager
     def checking() -> Iterator[Check]:
         pseudonyms = ledger.Pseudonyms(key)
@@ -139,7 +143,7 @@ def _event_feed(source: str, warehouse: Warehouse, key: bytes) -> Feed:
         ):
             yield lambda lines, located: check_events(
                 engines.get(), lines, lambda codes: receptions(readers.get(), codes), pseudonyms,
-                located,
+                located, max_bytes,
             )  # fmt: skip
 
     return Feed(source, EVENTS_TABLE, checking)
@@ -159,7 +163,7 @@ def ingest_dossiers(
     """Bring the dossier versions pushed since the last watermark into the raw layer."""
     api = _api(settings, api)
     try:
-        feed = _dossier_feed(SOURCE, api.code_lists, settings.pii_key())
+        feed = _dossier_feed(SOURCE, api.code_lists, settings.pii_key(), settings.max_record_bytes)
         return _ingest_pages(settings, warehouse, feed, "/api/dossiers", api,
                              run_id or ledger.new_run_id(), on_page)  # fmt: skip
     finally:
@@ -176,7 +180,7 @@ def ingest_events(
     """Bring the progress events since the last watermark (ingest dossiers first)."""
     api = _api(settings, api)
     try:
-        feed = _event_feed(EVENTS_SOURCE, warehouse, settings.pii_key())
+        feed = _event_feed(EVENTS_SOURCE, warehouse, settings.pii_key(), settings.max_record_bytes)
         return _ingest_pages(settings, warehouse, feed, "/api/events", api,
                              run_id or ledger.new_run_id(), on_page)  # fmt: skip
     finally:
@@ -191,8 +195,9 @@ def ingest_dossier_exports(
 ) -> IngestResult:
     """Bring the dossier versions of the export files into the raw layer."""
     feed = _dossier_feed(
-        EXPORT_SOURCE, lambda: CodeLists.from_warehouse(warehouse), settings.pii_key()
-    )
+        EXPORT_SOURCE, lambda: CodeLists.from_warehouse(warehouse), settings.pii_key(),
+        settings.max_record_bytes,
+    )  # fmt: skip
     files = export_files(settings.procedures_exports_dir, "dossiers")
     return _ingest_exports(settings, warehouse, feed, files, run_id or ledger.new_run_id(),
                            on_page)  # fmt: skip
@@ -205,7 +210,9 @@ def ingest_event_exports(
     on_page: Callable[[RunCounts], None] | None = None,
 ) -> IngestResult:
     """Bring the progress events of the export files (ingest dossiers first)."""
-    feed = _event_feed(EVENTS_EXPORT_SOURCE, warehouse, settings.pii_key())
+    feed = _event_feed(
+        EVENTS_EXPORT_SOURCE, warehouse, settings.pii_key(), settings.max_record_bytes
+    )
     files = export_files(settings.procedures_exports_dir, "events")
     return _ingest_exports(settings, warehouse, feed, files, run_id or ledger.new_run_id(),
                            on_page)  # fmt: skip
