@@ -111,6 +111,8 @@ class Block:
     numbers: np.ndarray  # 1-based line number of each line in the file
     end: int  # byte offset just after the block
     next_line: int  # number of the line after the block
+    # The records' names where each is a file of its own (an archive's entries): not numbered
+    names: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -120,6 +122,8 @@ class Block:
         return without_line_end(self.lines[index].as_py())
 
     def location(self, index: int) -> str:
+        if self.names is not None:
+            return f"{self.origin}:{self.names[index]}"
         return f"{self.origin}:{self.numbers[index]}"
 
 

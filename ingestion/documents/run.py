@@ -16,9 +16,9 @@ from core.warehouse import Warehouse, one_thread_per_statement
 from ingestion import landing, ledger
 from ingestion.documents.agencies import AgencyDirectory, agencies_path
 from ingestion.documents.loading import LoadState, latest_status, load_day
+from ingestion.documents.packages import batch_file, expected_files
 from ingestion.documents.reading import Day, PreparedDay, batch_days, prepare_day
 from ingestion.documents.tables import (
-    FILES,
     MESSAGES_SOURCE,
     REGISTER_SOURCE,
     SOURCES,
@@ -75,9 +75,9 @@ def _ingest_days(
             )
             if not sources:
                 continue
-            missing = [FILES[s] for s in sources if not (path / FILES[s]).exists()]
+            missing = [expected_files(s) for s in sources if batch_file(path, s) is None]
             if missing:  # the system is still writing this batch: stop before it
-                message = f"stopped before {path.name}: no {', '.join(missing)} yet"
+                message = f"stopped before {path.name}: no {'; no '.join(missing)} yet"
                 break
             days.append(Day(day, path, sources))
         ahead = READERS + 1  # days read and checked ahead of the one being loaded
