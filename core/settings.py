@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     reports_format: Literal["csv", "xlsx"] = Field(
         "csv", description="Which of the reporting system's exports to read."
     )
+    documents_container: Literal["zip", "folder", "lines"] = Field(
+        "zip",
+        description="How the simulated document system delivers a day's edXML messages: one "
+        "file per message in a daily zip (zip) or a folder (folder), or one message per line "
+        "in a gzip (lines). The connector reads whichever it finds.",
+    )
     http_timeout_seconds: float = Field(30.0, gt=0)
     future_tolerance_hours: float = Field(
         24.0,
@@ -77,6 +83,18 @@ class Settings(BaseSettings):
         "a record stamped later is rejected and never moves a watermark.",
     )
     page_size: int = Field(5000, gt=0, le=10_000)
+    max_record_bytes: int = Field(
+        2**20,
+        gt=0,
+        description="A record (dossier version, event, edXML status, register row) larger "
+        "than this many bytes is rejected with its reason instead of loaded.",
+    )
+    max_message_bytes: int = Field(
+        64 * 2**20,
+        gt=0,
+        description="An edXML document message (its attachments included, as base64) larger "
+        "than this many bytes is rejected with its reason instead of loaded.",
+    )
 
     landing_retention_days: int | None = Field(
         90,

@@ -42,6 +42,7 @@ def simulate_sources(
         end=end,
         fault_rate=fault_rate,
         on_day=on_day,
+        documents_container=settings.documents_container,
     )
 
 

@@ -67,6 +67,23 @@ def decode_for_storage(line: bytes) -> str:
         return line.decode("latin-1")
 
 
+def too_large(lines: pa.Array, max_bytes: int | None) -> dict[int, str]:
+    """The records over ``max_bytes`` (line end excluded): index → why they are rejected."""
+    if max_bytes is None or len(lines) == 0:
+        return {}
+    sizes = pc.binary_length(lines).to_numpy(zero_copy_only=False)
+    found = {}
+    for index in np.flatnonzero(sizes > max_bytes):  # with the line end: a few candidates
+        size = len(without_line_end(lines[int(index)].as_py()))
+        if size > max_bytes:
+            found[int(index)] = too_large_reason(size, max_bytes)
+    return found
+
+
+def too_large_reason(size: int, max_bytes: int) -> str:
+    return f"record too large: {size:,} bytes, over the limit of {max_bytes:,} bytes"
+
+
 def utf8_column(payload: pa.Array) -> tuple[pa.Array, list[int]]:
     """(the lines as a string array with nulls where invalid, indexes of invalid lines)."""
     target = pa.large_string() if pa.types.is_large_binary(payload.type) else pa.string()
@@ -97,6 +114,8 @@ class Block:
     numbers: np.ndarray  # 1-based line number of each line in the file
     end: int  # byte offset just after the block
     next_line: int  # number of the line after the block
+    # The records' names where each is a file of its own (an archive's entries): not numbered
+    names: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -106,6 +125,8 @@ class Block:
         return without_line_end(self.lines[index].as_py())
 
     def location(self, index: int) -> str:
+        if self.names is not None:
+            return f"{self.origin}:{self.names[index]}"
         return f"{self.origin}:{self.numbers[index]}"
 
 

@@ -7,14 +7,22 @@ never travel as edXML: they only appear in the sending system's register of outg
 documents, exported with each batch so that the electronic share can be computed.
 
 Output, one directory per calendar day of the window (holidays included: a day with nothing
-to deliver has files with no line, the register its header only)::
+to deliver has files with no message, the register its header only)::
 
-    out/documents/date=YYYY-MM-DD/register.csv.gz           documents promulgated that day
-    out/documents/date=YYYY-MM-DD/documents.edxml.lines.gz  edXML documents sent that day
-    out/documents/date=YYYY-MM-DD/status.edxml.lines.gz     status messages timestamped that day
+    out/documents/date=YYYY-MM-DD/register.csv.gz      documents promulgated that day
+    out/documents/date=YYYY-MM-DD/documents.edxml.zip  edXML documents sent that day
+    out/documents/date=YYYY-MM-DD/status.edxml.zip     status messages timestamped that day
     out/faults/documents.{messages,status,register}.jsonl    injected faults (fault_rate > 0)
 
-**Container format.** ``*.edxml.lines.gz`` hold one complete edXML message per line: each line
+**Container format.** By default (``container="zip"``) each message is a file of its own, as
+the document exchange delivers it: a daily zip of ``.edxml`` entries, pretty-printed, with the
+namespace prefix of the sender's software and its attachments as wrapped base64
+(:mod:`simulator.edxml_files`); ``container="folder"`` writes the same files into a daily
+folder (``documents/``, ``status/``). The messages below are shown as the generator makes
+them; every container holds the same ones. ``container="lines"`` writes the line-packed form
+(``documents.edxml.lines.gz``, ``status.edxml.lines.gz``) described next.
+
+``*.edxml.lines.gz`` hold one complete edXML message per line: each line
 is a UTF-8 XML document of its own, starting with its XML declaration, ending with ``\n``, with
 no raw newline inside; a reader streams the file and parses each line alone. An axis delivers
 one file per message, but millions of tiny files (or zip entries, ~18 µs each) are far too slow
@@ -155,6 +163,14 @@ from xml.sax.saxutils import escape
 from simulator.agencies import Agency
 from simulator.calendar import WorkingCalendar
 from simulator.counts import MonthlyCounts
+from simulator.edxml_files import (
+    CONTAINERS,
+    PACKAGE_NAMES,
+    FolderPackages,
+    Packager,
+    ZipPackages,
+    package_name,
+)
 from simulator.faults import (
     ABSURD_VALUE,
     BROKEN_XML,
@@ -680,6 +696,9 @@ class _GzipFile:
         self.handle.close()
 
 
+_Handle = _GzipFile | ZipPackages | FolderPackages
+
+
 class _Sinks:
     """The batch files being written, one per (day index, file name).
 
@@ -688,13 +707,21 @@ class _Sinks:
     as long as generating them, overlaps the generation on the second core.
     """
 
-    def __init__(self, root: Path, days: list[date]) -> None:
+    def __init__(
+        self, root: Path, days: list[date], container: str = "zip", packager: Packager | None = None
+    ) -> None:
         self.root = root
         self.days = days
+        self.container = container
+        self.packager = packager
         self.parts: dict[tuple[int, str], list[bytes]] = {}
-        self.handles: dict[tuple[int, str], _GzipFile] = {}
+        self.handles: dict[tuple[int, str], _GzipFile | ZipPackages | FolderPackages] = {}
         self.directories: set[int] = set()
-        self.queue: queue.Queue[tuple[_GzipFile, bytes | None] | None] = queue.Queue(32)
+        # Packaging is slower than compressing lines: a shorter queue keeps memory flat when
+        # the generator runs ahead of the writer.
+        self.queue: queue.Queue[tuple[_Handle, bytes | None] | None] = queue.Queue(
+            32 if container == "lines" else 4
+        )
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._write, name="documents-writer", daemon=True)
         self.thread.start()
@@ -710,7 +737,7 @@ class _Sinks:
             except BaseException as error:  # reported by the generating thread
                 self.error = error
 
-    def _put(self, handle: _GzipFile, data: bytes | None) -> None:
+    def _put(self, handle: _Handle, data: bytes | None) -> None:
         if self.error is not None:
             raise self.error
         self.queue.put((handle, data))
@@ -723,8 +750,15 @@ class _Sinks:
         return path
 
     def open(self, key: tuple[int, str]) -> list[bytes]:
-        path = self.directory(key[0]) / key[1]
-        self.handles[key] = _GzipFile(path)
+        directory, name = self.directory(key[0]), key[1]
+        if self.container == "lines" or name not in PACKAGE_NAMES:
+            self.handles[key] = _GzipFile(directory / name)
+        else:  # a package per message, in a daily zip or folder
+            assert self.packager is not None
+            package = self.packager.document if name == DOCUMENTS_FILE else self.packager.status
+            kind = ZipPackages if self.container == "zip" else FolderPackages
+            path = directory / package_name(name, self.container)
+            self.handles[key] = kind(path, self.days[key[0]], package)
         parts: list[bytes] = []
         self.parts[key] = parts
         return parts
@@ -774,11 +808,16 @@ def write_document_system(
     end: date,
     fault_rate: float = 0.0,
     on_day: Callable[[date], None] | None = None,
+    container: str = "zip",
 ) -> MonthlyCounts:
     """Write the document system's daily batches under ``out/documents``; return counts.
 
     The calendar must cover ``end`` and the following months (due dates, later statuses).
+    ``container``: a file per message in a daily zip (``zip``) or folder (``folder``), or a
+    message per line in a gzip (``lines``); the messages are the same in all three.
     """
+    if container not in CONTAINERS:
+        raise ValueError(f"container must be one of {', '.join(CONTAINERS)}, not {container!r}")
     if scale <= 0:
         raise ValueError("scale must be positive")
     if end < start:
@@ -798,8 +837,9 @@ def write_document_system(
         injectors = {
             s: stack.enter_context(FaultInjector(out, s, fault_rate, seed)) for s in SOURCES
         }
+        packager = Packager(seed, ATTACHMENT_B64)
         generator = _Generator(root, rng, calendar, worlds, known_codes, injectors, counts,
-                               scale, start, end)  # fmt: skip
+                               scale, start, end, container, packager)  # fmt: skip
         try:
             generator.run(on_day)
         except BaseException:
@@ -835,8 +875,11 @@ class _Generator:
         scale: float,
         start: date,
         end: date,
+        container: str = "zip",
+        packager: Packager | None = None,
     ) -> None:
         self.rng = rng
+        self.container = container
         self.worlds = worlds
         self.known_codes = known_codes
         self.injectors = injectors
@@ -886,7 +929,7 @@ class _Generator:
         self.status_counts = [0] * span
         self.status_parts: dict[int, list[bytes]] = {}
         self._init_counters()
-        self.sinks = _Sinks(root, self.days)
+        self.sinks = _Sinks(root, self.days, container, packager)
 
     def _init_counters(self) -> None:
         """Registers start the year at 1; a window starting mid-year continues the count."""
@@ -1054,7 +1097,8 @@ class _Generator:
         self.counts.add(MESSAGES, day, electronic_count)
 
     def _file(self, key: tuple[int, str]) -> str:
-        return f"documents/date={self.days[key[0]]:%Y-%m-%d}/{key[1]}"
+        name = key[1] if key[1] not in PACKAGE_NAMES else package_name(key[1], self.container)
+        return f"documents/date={self.days[key[0]]:%Y-%m-%d}/{name}"
 
     def _open_status(self, day_index: int) -> list[bytes]:
         parts = self.sinks.open((day_index, STATUS_FILE))

@@ -6,7 +6,8 @@ Layout of ``out``::
     faults.jsonl            every injected fault (source, record key, kind), when --faults > 0
     reference/agencies.csv  agencies with electronic identifier codes, old and new
     procedures/             catalogue.json, dossiers.jsonl (sync payload versions), events.jsonl
-    documents/date=YYYY-MM-DD/   the document system's daily batches (edXML)
+    documents/date=YYYY-MM-DD/   the document system's daily batches (edXML: a file per
+                                 message in a daily zip, by default)
     reports/                reporting regimes and submissions (CSV and Excel)
 
 Each system draws from its own random streams, so the document and reporting systems are
@@ -17,6 +18,7 @@ same bytes for the same seed whatever the order.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -90,13 +92,15 @@ def write_system(
 
 
 def _other_systems(out: Path, province_code: str, seed: int, scale: float, start: date,
-                   end: date, fault_rate: float) -> MonthlyCounts:  # fmt: skip
+                   end: date, fault_rate: float,
+                   documents_container: str) -> MonthlyCounts:  # fmt: skip
     """The document and reporting systems, run in a worker process."""
     from simulator.documents import write_document_system
     from simulator.reports import write_reporting_system
 
     counts = MonthlyCounts()
-    for writer in (write_document_system, write_reporting_system):
+    documents = functools.partial(write_document_system, container=documents_container)
+    for writer in (documents, write_reporting_system):
         counts.update(write_system(writer, out, seed, scale, start, end, fault_rate,
                                    province_code))  # fmt: skip
     return counts
@@ -111,7 +115,10 @@ def simulate(
     end: date = DEFAULT_END,
     fault_rate: float = 0.0,
     on_day: Callable[[date], None] | None = None,
+    documents_container: str = "zip",
 ) -> SimulationSummary:
+    """``documents_container``: how the document system delivers its edXML messages (a file
+    per message in a daily ``zip`` or ``folder``, or a message per line, ``lines``)."""
     if scale <= 0:
         raise ValueError("scale must be positive")
     if end < start:
@@ -133,7 +140,7 @@ def simulate(
 
     with ProcessPoolExecutor(max_workers=1) as pool:
         others = pool.submit(_other_systems, out, region.code, seed, scale, start, end,
-                             fault_rate)  # fmt: skip
+                             fault_rate, documents_container)  # fmt: skip
         counts = write_system(write_procedure_system, out, seed, scale, start, end,
                               fault_rate, region.code, on_day)  # fmt: skip
         counts.update(others.result())

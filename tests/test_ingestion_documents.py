@@ -11,6 +11,7 @@ still loaded, to show that nothing good is ever rejected.
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import json
 import random
@@ -66,9 +67,12 @@ FITTING_REASON = {
 }
 
 
-def generate(out: Path, fault_rate: float) -> Path:
+def generate(out: Path, fault_rate: float, container: str = "lines") -> Path:
+    """The line-packed form, whose lines the reference reading below reads; the package forms
+    load the same rows (tests/test_ingestion_edxml.py)."""
     write_agencies(out, build_agencies(load_region("37")))
-    write_system(write_document_system, out, SEED, SCALE, *WINDOW, fault_rate)
+    writer = functools.partial(write_document_system, container=container)
+    write_system(writer, out, SEED, SCALE, *WINDOW, fault_rate)
     return out
 
 
@@ -642,8 +646,10 @@ def test_an_unfinished_batch_is_left_for_the_next_run(clean: Path, tmp_path: Pat
     finally:
         warehouse.close()
     assert {r.watermark_to for r in results} == {days[-1].name.removeprefix("date=")}
-    assert messages == {f"stopped before {unfinished.name}: no documents.edxml.lines.gz, "
-                        "status.edxml.lines.gz yet"}  # fmt: skip
+    assert messages == {
+        f"stopped before {unfinished.name}: no documents.edxml.zip, documents/ or "
+        "documents.edxml.lines.gz; no status.edxml.zip, status/ or status.edxml.lines.gz yet"
+    }
 
 
 def test_a_corrupt_gzip_fails_the_run_and_keeps_the_days_before(
@@ -685,9 +691,9 @@ def test_register_rows_are_read_whatever_their_quoting(tmp_path: Path) -> None:
          "valid_to": [None, None]},
         schema={"code": pl.String, "valid_from": pl.Date, "valid_to": pl.Date},
     )  # fmt: skip
-    texts, bad = utf8_column(lines.lines)
+    texts, _ = utf8_column(lines.lines)
     prepared = register.prepare_register(
-        lines, texts, bad, head, docs.AgencyDirectory(agencies), date(2025, 7, 1)
+        lines, texts, {}, head, docs.AgencyDirectory(agencies), date(2025, 7, 1)
     )
     assert prepared.rows["document_id"].to_list() == ["000.00.01.H37,2025/07/01,1/UBND-VP"]
     assert prepared.rows["type_name"].to_list() == ["Công văn"]

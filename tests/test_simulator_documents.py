@@ -48,11 +48,15 @@ def agencies() -> list[Agency]:
     return build_agencies(load_region("37"))
 
 
-def generate(out: Path, seed: int, scale: float = SCALE, fault_rate: float = 0.0) -> Path:
+def generate(
+    out: Path, seed: int, scale: float = SCALE, fault_rate: float = 0.0, container: str = "lines"
+) -> Path:
+    """The line-packed form, whose lines these tests read one by one; the package forms hold
+    the same messages (tests/test_ingestion_edxml.py)."""
     region = load_region("37")
     calendar = WorkingCalendar(2025, 2026)
     write_document_system(out, region, build_agencies(region), calendar, seed, scale, *WINDOW,
-                          fault_rate=fault_rate)  # fmt: skip
+                          fault_rate=fault_rate, container=container)  # fmt: skip
     return out
 
 

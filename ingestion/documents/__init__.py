@@ -2,10 +2,17 @@
 
 The system drops one batch per calendar day (see :mod:`simulator.documents` for the layout)::
 
-    <documents_export_dir>/date=YYYY-MM-DD/register.csv.gz           every outgoing document
-    <documents_export_dir>/date=YYYY-MM-DD/documents.edxml.lines.gz  edXML documents sent
-    <documents_export_dir>/date=YYYY-MM-DD/status.edxml.lines.gz     edXML status messages
-    <documents_export_dir>/../reference/agencies.csv                 the agency directory
+    <documents_export_dir>/date=YYYY-MM-DD/register.csv.gz      every outgoing document
+    <documents_export_dir>/date=YYYY-MM-DD/documents.edxml.zip  edXML documents sent, a file
+                                                                (.edxml) per message
+    <documents_export_dir>/date=YYYY-MM-DD/status.edxml.zip     edXML status messages, the same
+    <documents_export_dir>/../reference/agencies.csv            the agency directory
+
+The messages follow QCVN 102:2016/BTTTT edXML (amended 2022). A day's messages may also be a
+folder of ``.edxml`` files (``documents/``, ``status/``) or, the older line-packed form, one
+message per line in a gzip (``documents.edxml.lines.gz``, ``status.edxml.lines.gz``); the
+connector reads whichever it finds (:mod:`~ingestion.documents.packages`). A message is one
+record however it is laid out (pretty-printed, any namespace prefix, large attachments).
 
 Three sources, each with its own watermark (the last daily batch fully loaded) and its own row
 in ``ops.ingest_runs`` per run: ``documents.register``, ``documents.messages`` and
@@ -31,10 +38,13 @@ staff departments, agency e-mails and phones are dropped. The landing zone keeps
 read (personal data included, pruned after the retention).
 
 **Parsing, fast and safe.** A province-year of XML is far too much for an XML parser on two
-cores, so each line is checked against a strict grammar of the canonical message first and
-its fields read with vectorised string functions (:mod:`~ingestion.documents.grammar`,
-:mod:`~ingestion.documents.fastpath`); the lines it does not accept go to a real XML parser
-(:mod:`~ingestion.documents.slowpath`), the arbiter. Then the contracts
+cores, so each message (its blanks between tags removed) is checked against a strict grammar
+of the canonical message first and its fields read with vectorised string functions
+(:mod:`~ingestion.documents.grammar`, :mod:`~ingestion.documents.fastpath`); the messages it
+does not accept go as they came to a real XML parser, hardened (lxml: a DTD refused, entities
+never expanded, nothing fetched; :mod:`~ingestion.documents.slowpath`), the arbiter. A record
+over the size limit (``max_message_bytes`` for a document with its attachments,
+``max_record_bytes`` otherwise) is rejected unparsed. Then the contracts
 (:mod:`~ingestion.documents.contracts`), agency codes in force on the record's date
 (:mod:`~ingestion.documents.agencies`) and the order of a receiver's statuses
 (:mod:`~ingestion.documents.loading`). Every rejected record goes to ``ops.rejected_records``

@@ -1,12 +1,13 @@
 """Checking one source of one day: the fields of every line (fast path, else parser), the
 contract, the agency directory, and the rows to load with the rejected lines.
 
-Lines that are not valid UTF-8 (the container format's encoding) are rejected first, their
-payload kept decoded as Windows-1258 (else Latin-1). Every rejected record keeps its reason, the
-original line and a record key: the DocumentId (``DocumentId|receiver|StatusCode`` for a
-status), rebuilt from the code parts when the DocumentId element is missing, else
-``<file>:<line>`` when nothing identifies the record. The signer and the status's staff become
-keyed hashes here.
+Lines that are not valid UTF-8 (the container format's encoding) or over the size limit
+(``max_message_bytes`` for a document with its attachments, ``max_record_bytes`` for the rest)
+are rejected first, their payload kept decoded as Windows-1258 (else Latin-1). Every
+rejected record keeps its reason, the original line and a record key: the DocumentId
+(``DocumentId|receiver|StatusCode`` for a status), rebuilt from the code parts when the
+DocumentId element is missing, else ``<file>:<line>`` when nothing identifies the record.
+The signer and the status's staff become keyed hashes here.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ingestion.documents.grammar import MESSAGE_TAGS, STATUS_FIELDS
 from ingestion.documents.slowpath import slow_message, slow_status, unreadable_key
 from ingestion.documents.tables import MESSAGES_SOURCE, STATUS_SOURCE
 from ingestion.ledger import Rejection
-from ingestion.lines import NOT_UTF8, Block, decode_for_storage
+from ingestion.lines import Block, decode_for_storage
 
 
 @dataclass(slots=True)
@@ -70,17 +71,17 @@ def _clean_text(frame: pl.DataFrame, columns: Iterable[str]) -> pl.DataFrame:
 
 
 def _parse_lines(
-    source: str, lines: Block, bad_utf8: list[int], fast: pl.DataFrame
+    source: str, lines: Block, unreadable: dict[int, str], fast: pl.DataFrame
 ) -> tuple[pl.DataFrame, list[Rejection]]:
     """Fields of every readable line (``_i`` = line index): the grammar's, else the parser's;
     and the unreadable lines."""
     is_message = source == MESSAGES_SOURCE
     rejections = []
-    for index in bad_utf8:
+    for index, why in sorted(unreadable.items()):  # not UTF-8, or too large
         text = decode_for_storage(lines.line(index))
         rejections.append(Rejection(unreadable_key(source, text) or lines.location(index),
-                                    NOT_UTF8, text))  # fmt: skip
-    bad = set(bad_utf8)
+                                    why, text))  # fmt: skip
+    bad = unreadable
     parse = slow_message if is_message else slow_status
     slow_rows: list[dict[str, object]] = []
     for index in fast.filter(~pl.col("_accepted"))["_i"].to_list():
@@ -94,6 +95,8 @@ def _parse_lines(
         else:
             slow_rows.append({"_i": index, **fields})
     frame = accepted_fields(fast, source)
+    if unreadable:
+        frame = frame.filter(~pl.col("_i").is_in(list(unreadable)))
     if slow_rows:
         frame = pl.concat([frame, pl.DataFrame(slow_rows, schema=frame.schema)]).sort("_i")
     names = MESSAGE_TAGS if is_message else STATUS_FIELDS
@@ -156,14 +159,14 @@ def document_key_expr(document_id: str, sender: str, day: str, code: pl.Expr) ->
 
 def prepare_messages(
     lines: Block,
-    bad_utf8: list[int],
+    unreadable: dict[int, str],
     fast: pl.DataFrame,
     agencies: AgencyDirectory,
     batch: date,
     pseudonyms: ledger.Pseudonyms,
 ) -> Prepared:
     """Check a documents file's lines (``fast``: :func:`fast_query`'s result)."""
-    frame, rejections = _parse_lines(MESSAGES_SOURCE, lines, bad_utf8, fast)
+    frame, rejections = _parse_lines(MESSAGES_SOURCE, lines, unreadable, fast)
     day = parse_date("promulgation_date")
     senders = frame.select("_i", pl.lit(0).alias("_k"), pl.col("sender_code").alias("code"),
                            day.alias("day"))  # fmt: skip
@@ -204,14 +207,14 @@ def prepare_messages(
 
 def prepare_status(
     lines: Block,
-    bad_utf8: list[int],
+    unreadable: dict[int, str],
     fast: pl.DataFrame,
     agencies: AgencyDirectory,
     batch: date,
     pseudonyms: ledger.Pseudonyms,
 ) -> Prepared:
     """Check a status file's lines (``fast``: :func:`fast_query`'s result)."""
-    frame, rejections = _parse_lines(STATUS_SOURCE, lines, bad_utf8, fast)
+    frame, rejections = _parse_lines(STATUS_SOURCE, lines, unreadable, fast)
     receivers = frame.select(
         "_i", pl.lit(1).alias("_k"), pl.col("receiver_code").alias("code"),
         parse_stamp("status_at").dt.date().alias("day"),

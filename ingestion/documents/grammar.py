@@ -47,7 +47,8 @@ _ENTITY = seq("&", alt(seq("a", alt("mp", "pos")), "lt", "gt", "quot"), ";")
 _NONCHARACTERS = (0xFFFE, 0xFFFF)  # not XML characters; other controls but tab are not allowed
 _TEXT = star(alt(none_of("<>&", (0x00, 0x08), (0x0A, 0x1F), _NONCHARACTERS), _ENTITY))
 _VALUE = seq('"', star(alt(none_of('<>&"', (0x00, 0x1F), _NONCHARACTERS), _ENTITY)), '"')
-_BASE64 = star(any_of((0x41, 0x5A), (0x61, 0x7A), (0x30, 0x39), "+/="))
+# base64, wrapped as MIME writes it (XML Schema's base64Binary allows the blanks)
+_BASE64 = star(any_of((0x41, 0x5A), (0x61, 0x7A), (0x30, 0x39), "+/=", " \t\r\n"))
 
 
 def _attrs(*pairs: tuple[str, str | None]) -> Seq:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from isal import igzip, isal_zlib
 
 from core.errors import SourceError
@@ -17,15 +18,21 @@ from ingestion import landing, ledger
 from ingestion.documents.agencies import AgencyDirectory
 from ingestion.documents.checking import Prepared, prepare_messages, prepare_status
 from ingestion.documents.fastpath import accepted_lines, fast_query
+from ingestion.documents.packages import (
+    batch_file,
+    expected_files,
+    is_package_file,
+    normalised,
+    read_packages,
+)
 from ingestion.documents.register import prepare_register
 from ingestion.documents.tables import (
     BATCH_PREFIX,
-    FILES,
     MESSAGES_SOURCE,
     REGISTER_SOURCE,
     STATUS_SOURCE,
 )
-from ingestion.lines import Block, split_lines, utf8_column
+from ingestion.lines import NOT_UTF8, Block, split_lines, too_large, utf8_column
 
 
 def read_lines(path: Path, origin: str, skip_header: bool = False) -> tuple[Block, bytes | None]:
@@ -46,6 +53,13 @@ def read_lines(path: Path, origin: str, skip_header: bool = False) -> tuple[Bloc
         header, body, first = data[:cut].removesuffix(b"\r"), body[cut + 1 :], 2
     lines, numbers, count = split_lines(body, first)
     return Block(origin, lines, numbers, len(data), first + count), header
+
+
+def _as_bytes(lines: Block, texts: pa.Array) -> pa.Array:
+    """What the compiled grammar checks: the lines as read, or a package's normalised text."""
+    if lines.names is None:
+        return lines.lines
+    return pc.fill_null(texts, "").cast(pa.large_binary())  # not UTF-8: rejected already
 
 
 def batch_days(root: Path) -> list[tuple[date, Path]]:
@@ -81,34 +95,51 @@ def prepare_day(
     pseudonyms: ledger.Pseudonyms,
     export_root: Path,
     land: Callable[[str, pa.Table], object] | None = None,
+    limits: dict[str, int] | None = None,
 ) -> PreparedDay:
     """Read, land, parse and check one daily batch (no warehouse access: runs in a worker
-    thread, so the main thread loads the previous day meanwhile)."""
+    thread, so the main thread loads the previous day meanwhile). ``limits``: the largest
+    record each source loads, in bytes (larger ones are rejected unparsed)."""
     parts: dict[str, Prepared] = {}
-    read: dict[str, tuple[Block, bytes | None, pa.Array, list[int]]] = {}
+    read: dict[str, tuple[Block, bytes | None, pa.Array, dict[int, str]]] = {}
     for source in day.sources:
-        path = day.directory / FILES[source]
-        origin = f"{export_root.name}/{day.directory.name}/{FILES[source]}"
-        lines, header = read_lines(path, origin, skip_header=source == REGISTER_SOURCE)
+        path = batch_file(day.directory, source)
+        if path is None:
+            raise SourceError(f"documents: {day.directory.name} has no {expected_files(source)}")
+        origin = f"{export_root.name}/{day.directory.name}/{path.name}"
+        header, packaged = None, {}
+        if is_package_file(path):  # a file per message: each whole, however laid out
+            lines, packaged = read_packages(path, origin)
+        else:
+            lines, header = read_lines(path, origin, skip_header=source == REGISTER_SOURCE)
         table = landing.lines_table(lines.lines, origin, lines.numbers)
         if land:  # as read, before anything is loaded
             land(source, table)
         texts, bad_utf8 = utf8_column(lines.lines)  # the landed payload, not a copy of it
-        read[source] = (lines, header, texts, bad_utf8)
+        if lines.names is not None:
+            texts = normalised(texts)  # markup only: what the grammar and fast path read
+        unreadable = {index: NOT_UTF8 for index in bad_utf8}
+        unreadable |= too_large(lines.lines, (limits or {}).get(source))
+        unreadable |= packaged
+        read[source] = (lines, header, texts, unreadable)
     xml = [s for s in (MESSAGES_SOURCE, STATUS_SOURCE) if s in read]
     fast = pl.collect_all(
         [
             fast_query(
-                pl.Series("line", read[s][2]), s, accepted_lines(read[s][0].lines, read[s][3], s)
+                pl.Series("line", read[s][2]),
+                s,
+                accepted_lines(_as_bytes(read[s][0], read[s][2]), sorted(read[s][3]), s),
             )
             for s in xml
         ]
     )
     for source, frame in zip(xml, fast, strict=True):
-        lines, _, _, bad_utf8 = read[source]
+        lines, _, _, unreadable = read[source]
         prepare = prepare_messages if source == MESSAGES_SOURCE else prepare_status
-        parts[source] = prepare(lines, bad_utf8, frame, agencies, day.day, pseudonyms)
+        parts[source] = prepare(lines, unreadable, frame, agencies, day.day, pseudonyms)
     if REGISTER_SOURCE in read:
-        lines, header, texts, bad_utf8 = read[REGISTER_SOURCE]
-        parts[REGISTER_SOURCE] = prepare_register(lines, texts, bad_utf8, header, agencies, day.day)
+        lines, header, texts, unreadable = read[REGISTER_SOURCE]
+        parts[REGISTER_SOURCE] = prepare_register(
+            lines, texts, unreadable, header, agencies, day.day
+        )
     return PreparedDay(day.day, parts)

@@ -23,7 +23,7 @@ from ingestion.documents.checking import (
 from ingestion.documents.contracts import REGISTER_CHECKS, REGISTER_CONTRACT
 from ingestion.documents.tables import REGISTER_SOURCE
 from ingestion.ledger import Rejection
-from ingestion.lines import NOT_UTF8, Block, decode_for_storage
+from ingestion.lines import Block, decode_for_storage
 
 REGISTER_COLUMNS = (
     "document_id", "code_number", "code_notation", "sender_code", "receiver_codes",
@@ -81,7 +81,7 @@ def _register_frame(
 def prepare_register(
     lines: Block,
     texts: pa.Array,
-    bad_utf8: list[int],
+    unreadable: dict[int, str],
     header: bytes | None,
     agencies: AgencyDirectory,
     batch: date,
@@ -92,14 +92,13 @@ def prepare_register(
             f"documents: {lines.origin} has the header {','.join(columns)!r}, "
             f"expected {','.join(REGISTER_COLUMNS)!r}"
         )
-    bad = set(bad_utf8)
-    frame, ragged = _register_frame(lines, texts, [i for i in range(len(lines)) if i not in bad])
+    frame, ragged = _register_frame(
+        lines, texts, [i for i in range(len(lines)) if i not in unreadable]
+    )
     rejections = []
-    for index in bad_utf8:
+    for index, why in sorted(unreadable.items()):  # not UTF-8, or too large
         text = decode_for_storage(lines.line(index))
-        rejections.append(
-            Rejection(_register_salvage(text) or lines.location(index), NOT_UTF8, text)
-        )
+        rejections.append(Rejection(_register_salvage(text) or lines.location(index), why, text))
     for index in ragged:
         text = decode_for_storage(lines.line(index))
         reason = f"not a register row of {len(REGISTER_COLUMNS)} CSV fields"

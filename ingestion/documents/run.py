@@ -16,8 +16,15 @@ from core.warehouse import Warehouse, one_thread_per_statement
 from ingestion import landing, ledger
 from ingestion.documents.agencies import AgencyDirectory, agencies_path
 from ingestion.documents.loading import LoadState, latest_status, load_day
+from ingestion.documents.packages import batch_file, expected_files
 from ingestion.documents.reading import Day, PreparedDay, batch_days, prepare_day
-from ingestion.documents.tables import FILES, SOURCES, ensure_tables
+from ingestion.documents.tables import (
+    MESSAGES_SOURCE,
+    REGISTER_SOURCE,
+    SOURCES,
+    STATUS_SOURCE,
+    ensure_tables,
+)
 from ingestion.ledger import DayWindow, IngestResult, RunCounts
 
 READERS = 2  # threads reading and checking the next days while one is loaded (CPU-bound)
@@ -64,6 +71,11 @@ def _ingest_days(
         directory = AgencyDirectory.read(agencies or agencies_path(settings))
         state = LoadState(latest_status(warehouse))
         pseudonyms = ledger.Pseudonyms(settings.pii_key())
+        limits = {
+            REGISTER_SOURCE: settings.max_record_bytes,
+            MESSAGES_SOURCE: settings.max_message_bytes,  # attachments included
+            STATUS_SOURCE: settings.max_record_bytes,
+        }
         days, message = [], None
         for day, path in batch_days(root):
             if window is not None and day not in window:
@@ -73,9 +85,9 @@ def _ingest_days(
             )
             if not sources:
                 continue
-            missing = [FILES[s] for s in sources if not (path / FILES[s]).exists()]
+            missing = [expected_files(s) for s in sources if batch_file(path, s) is None]
             if missing:  # the system is still writing this batch: stop before it
-                message = f"stopped before {path.name}: no {', '.join(missing)} yet"
+                message = f"stopped before {path.name}: no {'; no '.join(missing)} yet"
                 break
             days.append(Day(day, path, sources))
         ahead = READERS + 1  # days read and checked ahead of the one being loaded
@@ -84,7 +96,9 @@ def _ingest_days(
             def land(source: str, table: pa.Table) -> object:
                 return landing.land(settings, source, run_id, position, table)
 
-            return executor.submit(prepare_day, days[position], directory, pseudonyms, root, land)
+            return executor.submit(
+                prepare_day, days[position], directory, pseudonyms, root, land, limits
+            )
 
         pending = [prepare(position) for position in range(min(ahead, len(days)))]
         for position, day in enumerate(days):

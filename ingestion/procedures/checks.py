@@ -8,8 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.warehouse import Warehouse
 from ingestion import ledger
@@ -18,6 +20,7 @@ from ingestion.ledger import Rejection
 from ingestion.lines import (
     decode_for_storage,
     parse_objects,
+    too_large,
     utf8_column,
 )
 from ingestion.procedures.contracts import (
@@ -48,17 +51,26 @@ def parse_records(
     lines: pa.Array,
     contract: Contract,
     checked: tuple[str, ...] | None = None,
+    max_bytes: int | None = None,
 ) -> tuple[pa.Table, pl.DataFrame, list[tuple[int, str, str | None]]]:
     """(every line's fields, one row per line; the ``checked`` fields (else all) of the
-    readable lines, for polars; (line index, reason, key) of the unreadable lines)."""
+    readable lines, for polars; (line index, reason, key) of the unreadable lines).
+
+    A line over ``max_bytes`` is not parsed at all: it is rejected as too large."""
     texts, _ = utf8_column(lines)
+    oversized = too_large(lines, max_bytes)
+    if oversized:  # never parsed: null, like a line that is not UTF-8, then reasoned apart
+        keep = np.ones(len(lines), dtype=bool)
+        keep[list(oversized)] = False
+        texts = pc.if_else(pa.array(keep), texts, pa.nulls(len(texts), texts.type))
     parsed = parse_objects(engine, texts, contract.scalar_fields, contract.json_fields,
                            contract.derived)  # fmt: skip
     wanted = parsed.column_names if checked is None else ["_i", "_problem", *checked]
     fields = pl.from_arrow(parsed.select(wanted))
     assert isinstance(fields, pl.DataFrame)
     unreadable = fields.filter(pl.col("_problem").is_not_null())
-    problems = [(i, reason, None) for i, reason in unreadable.select("_i", "_problem").iter_rows()]
+    problems = [(i, oversized.get(i, reason), None)
+                for i, reason in unreadable.select("_i", "_problem").iter_rows()]  # fmt: skip
     return parsed, fields.filter(pl.col("_problem").is_null()).drop("_problem"), problems
 
 
@@ -92,6 +104,7 @@ def check_dossiers(
     codes: CodeLists,
     pseudonyms: ledger.Pseudonyms,
     located: Callable[[int], str] | None = None,
+    max_bytes: int | None = None,
     latest: str | None = None,
 ) -> Batch:
     """Validate a batch of dossier lines and turn the valid ones into raw rows (``latest``:
@@ -101,7 +114,7 @@ def check_dossiers(
     to polars, and the applicant becomes a keyed hash: no record passes through Python.
     """
     parsed, records, problems = parse_records(engine, lines, DOSSIER_CONTRACT,
-                                       (*DOSSIER_CHECKED, *PERSONAL_FIELDS))  # fmt: skip
+                                       (*DOSSIER_CHECKED, *PERSONAL_FIELDS), max_bytes)  # fmt: skip
     valid, rejected = DOSSIER_CONTRACT.split(records, codes.as_mapping(), latest=latest)
     problems += list(rejected.select("_i", "_reason", "MaHoSo").iter_rows())
     # A version sent twice in one batch is loaded once (the copy counts as a duplicate).
@@ -150,10 +163,11 @@ def check_events(
     received: Callable[[pl.Series], pl.DataFrame],
     pseudonyms: ledger.Pseudonyms,
     located: Callable[[int], str] | None = None,
+    max_bytes: int | None = None,
     latest: str | None = None,
 ) -> Batch:
     """Validate progress events: the contract, then their place in the dossier's story."""
-    _, records, problems = parse_records(engine, lines, EVENT_CONTRACT)
+    _, records, problems = parse_records(engine, lines, EVENT_CONTRACT, max_bytes=max_bytes)
     records = records.join(
         received(records["MaHoSo"]), on="MaHoSo", how="left", maintain_order="left"
     )

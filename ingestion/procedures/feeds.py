@@ -120,7 +120,7 @@ def _latest(settings: Settings) -> str:
 
 
 def _dossier_feed(
-    source: str, code_lists: Callable[[], CodeLists], key: bytes, latest: str
+    source: str, code_lists: Callable[[], CodeLists], key: bytes, latest: str, max_bytes: int
 ) -> Feed:
     @contextmanager
     def checking() -> Iterator[Check]:
@@ -130,13 +130,13 @@ def _dossier_feed(
         pseudonyms = ledger.Pseudonyms(key, capacity=0)
         with closing(check_engines()) as engines:
             yield lambda lines, located: check_dossiers(
-                engines.get(), lines, codes, pseudonyms, located, latest
+                engines.get(), lines, codes, pseudonyms, located, max_bytes, latest
             )
 
     return Feed(source, DOSSIERS_TABLE, checking)
 
 
-def _event_feed(source: str, warehouse: Warehouse, key: bytes, latest: str) -> Feed:
+def _event_feed(source: str, warehouse: Warehouse, key: bytes, latest: str, max_bytes: int) -> Feed:
     @contextmanager
     def checking() -> Iterator[Check]:
         pseudonyms = ledger.Pseudonyms(key)
@@ -147,7 +147,7 @@ def _event_feed(source: str, warehouse: Warehouse, key: bytes, latest: str) -> F
         ):
             yield lambda lines, located: check_events(
                 engines.get(), lines, lambda codes: receptions(readers.get(), codes), pseudonyms,
-                located, latest,
+                located, max_bytes, latest,
             )  # fmt: skip
 
     return Feed(source, EVENTS_TABLE, checking)
@@ -167,7 +167,10 @@ def ingest_dossiers(
     """Bring the dossier versions pushed since the last watermark into the raw layer."""
     api = _api(settings, api)
     try:
-        feed = _dossier_feed(SOURCE, api.code_lists, settings.pii_key(), _latest(settings))
+        feed = _dossier_feed(
+            SOURCE, api.code_lists, settings.pii_key(), _latest(settings),
+            settings.max_record_bytes,
+        )  # fmt: skip
         return _ingest_pages(settings, warehouse, feed, "/api/dossiers", api,
                              run_id or ledger.new_run_id(), on_page)  # fmt: skip
     finally:
@@ -184,7 +187,10 @@ def ingest_events(
     """Bring the progress events since the last watermark (ingest dossiers first)."""
     api = _api(settings, api)
     try:
-        feed = _event_feed(EVENTS_SOURCE, warehouse, settings.pii_key(), _latest(settings))
+        feed = _event_feed(
+            EVENTS_SOURCE, warehouse, settings.pii_key(), _latest(settings),
+            settings.max_record_bytes,
+        )  # fmt: skip
         return _ingest_pages(settings, warehouse, feed, "/api/events", api,
                              run_id or ledger.new_run_id(), on_page)  # fmt: skip
     finally:
@@ -202,7 +208,7 @@ def ingest_dossier_exports(
     the ``window`` only, when given, see :func:`~ingestion.procedures.exports.export_files`)."""
     feed = _dossier_feed(
         EXPORT_SOURCE, lambda: CodeLists.from_warehouse(warehouse), settings.pii_key(),
-        _latest(settings),
+        _latest(settings), settings.max_record_bytes,
     )  # fmt: skip
     files = export_files(settings.procedures_exports_dir, "dossiers", window)
     return _ingest_exports(settings, warehouse, feed, files, run_id or ledger.new_run_id(),
@@ -217,7 +223,10 @@ def ingest_event_exports(
     window: DayWindow | None = None,
 ) -> IngestResult:
     """Bring the progress events of the export files (ingest dossiers first)."""
-    feed = _event_feed(EVENTS_EXPORT_SOURCE, warehouse, settings.pii_key(), _latest(settings))
+    feed = _event_feed(
+        EVENTS_EXPORT_SOURCE, warehouse, settings.pii_key(), _latest(settings),
+        settings.max_record_bytes,
+    )  # fmt: skip
     files = export_files(settings.procedures_exports_dir, "events", window)
     return _ingest_exports(settings, warehouse, feed, files, run_id or ledger.new_run_id(),
                            on_page)  # fmt: skip

@@ -111,11 +111,25 @@ def read_csv_export(path: Path, file: str) -> Batch:
     starts: list[int] = []
     ends: list[int] = []
     consumed = reader.line_num
-    for fields in reader:
+    while True:
+        try:
+            fields = next(reader)
+            problem = None
+        except StopIteration:
+            break
+        except csv.Error as error:  # e.g. a bare carriage return inside an unquoted field
+            fields, problem = [], f"row: not a CSV record ({error})"
         # A quoted field may span lines: the record is every line the reader consumed.
         first, end = consumed, reader.line_num
         consumed = end
+        if end <= first:  # nothing consumed: cannot happen, but never loop forever
+            break
         number = good[first][0]
+        if problem is not None:
+            text = "\n".join(t for _, t in good[first:end])
+            where = f"{file}:{number}"  # nothing identifies it: where it was
+            broken.append(Rejection(where, problem, row_payload(file, number, {}, text=text)))
+            continue
         if len(fields) != width:
             text = "\n".join(t for _, t in good[first:end])
             named = dict(zip(header, fields, strict=False))
@@ -144,7 +158,10 @@ def read_csv_export(path: Path, file: str) -> Batch:
         if text is not None:
             continue
         decoded = unicodedata.normalize("NFC", line.decode("cp1258", errors="replace"))
-        fields = next(csv.reader([decoded]), [])
+        try:
+            fields = next(csv.reader([decoded]), [])
+        except csv.Error:  # only to name the record: its text is kept whole anyway
+            fields = []
         named = {name: (value or None) for name, value in zip(header, fields, strict=False)}
         broken.append(Rejection(
             record_key(named),
@@ -191,10 +208,19 @@ def read_excel_export(path: Path, file: str) -> Batch:
         ).to_polars()
         _header(text.columns, f"{file} sheet {sheet!r}")
         present = [c for c in (*DATE_COLUMNS, SUBMITTED) if c in text.columns]
-        dates = reader.load_sheet(
-            sheet, header_row=header_index, skip_rows=0, use_columns=present,
-            dtypes=dict.fromkeys(present, "datetime"), dtype_coercion="coerce",
-        ).to_polars()  # fmt: skip
+        try:
+            dates = reader.load_sheet(
+                sheet, header_row=header_index, skip_rows=0, use_columns=present,
+                dtypes=dict.fromkeys(present, "datetime"), dtype_coercion="coerce",
+            ).to_polars()  # fmt: skip
+        except BaseException as error:  # calamine panics on a date serial out of range
+            if type(error).__name__ != "PanicException":
+                raise
+            # The text load shows a date cell as ISO text (an out-of-range one as empty).
+            dates = text.select(
+                pl.col(c).str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
+                for c in present
+            )
         if dates.height != text.height:
             raise SourceError(f"{SOURCE}: {file} sheet {sheet!r}: rows read twice differ")
         # A date cell becomes the CSV's text; a text cell (a malformed date) stays as it is.
