@@ -24,28 +24,40 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def build_query(spec: DatasetSpec) -> str:
-    """The SELECT of the declared columns (and nothing else) of the dataset's model."""
+def build_query(spec: DatasetSpec, placeholder: str = "?") -> tuple[str, list[object]]:
+    """The SELECT of the declared columns (and nothing else) of the dataset's model, with its
+    row filter's values as parameters (``placeholder``: the driver's, ``?`` or ``%s``)."""
     columns = ", ".join(_quote(c) for c in spec.ckan.columns)
     query = f"SELECT {columns} FROM {_quote(spec.schema)}.{_quote(spec.relation)}"
-    if spec.ckan.where:
-        query += f" WHERE ({spec.ckan.where})"
+    conditions, parameters = [], []
+    for column, condition in spec.ckan.where.items():
+        name = _quote(column)
+        if isinstance(condition, list):
+            conditions.append(f"{name} IN ({', '.join([placeholder] * len(condition))})")
+            parameters += condition
+        elif isinstance(condition, dict):
+            conditions.append(f"starts_with({name}, {placeholder})")
+            parameters.append(condition["starts_with"])
+        else:
+            conditions.append(f"{name} = {placeholder}")
+            parameters.append(condition)
+    if conditions:
+        query += " WHERE " + " AND ".join(conditions)
     order = spec.ckan.order_by or spec.ckan.primary_key or spec.ckan.columns
-    return query + " ORDER BY " + ", ".join(_quote(c) for c in order)
+    return query + " ORDER BY " + ", ".join(_quote(c) for c in order), parameters
 
 
 def read_dataset(settings: Settings, spec: DatasetSpec) -> pl.DataFrame:
-    query = build_query(spec)
     if settings.target == "postgres":
-        frame = _read_postgres(settings.pg_url, query)
+        frame = _read_postgres(settings.pg_url, *build_query(spec, "%s"))
     else:
-        frame = _read_duckdb(settings, query)
+        frame = _read_duckdb(settings, *build_query(spec))
     if frame.columns != list(spec.ckan.columns):  # defensive: never more than declared
         raise WarehouseError(f"{spec.name}: query returned {frame.columns}")
     return frame
 
 
-def _read_duckdb(settings: Settings, query: str) -> pl.DataFrame:
+def _read_duckdb(settings: Settings, query: str, parameters: list[object]) -> pl.DataFrame:
     path = settings.serving_path
     if not path.exists():
         raise WarehouseError(
@@ -53,16 +65,16 @@ def _read_duckdb(settings: Settings, query: str) -> pl.DataFrame:
         )
     try:
         with duckdb.connect(str(path), read_only=True) as conn:
-            return conn.execute(query).pl()
+            return conn.execute(query, parameters).pl()
     except duckdb.Error as error:
         raise WarehouseError(f"{path}: {error}") from error
 
 
-def _read_postgres(url: str, query: str) -> pl.DataFrame:
+def _read_postgres(url: str, query: str, parameters: list[object]) -> pl.DataFrame:
     try:
         with psycopg.connect(url) as conn, conn.cursor() as cursor:
             cursor.execute("SET TRANSACTION READ ONLY")
-            cursor.execute(query.encode())
+            cursor.execute(query.encode(), parameters)
             names = [d.name for d in cursor.description or []]
             rows = cursor.fetchall()
     except psycopg.Error as error:

@@ -16,7 +16,7 @@ does), not in Python. In ``dbt_project/models/marts/_exposures.yml``::
             title: "Tỷ lệ hồ sơ trực tuyến ..."   # Vietnamese title (label: the English)
             description: "Tỷ lệ hồ sơ ..."         # Vietnamese description (English above)
             model: kpi_unit_month           # one of depends_on (optional when only one)
-            where: "kpi_code = '766.3.3'"   # optional row filter (SQL)
+            where: {kpi_code: "766.3.3"}      # optional row filter (declarative, see Filter)
             columns: [period_month, unit_code, ...]   # published columns, nothing else
             primary_key: [period_month, unit_code]   # optional, for the Table Schema
             suppress:                       # opendata.privacy
@@ -108,6 +108,13 @@ class Suppression(BaseModel):
     complementary_by: list[str] = Field(default_factory=list)
 
 
+#: A row filter's condition on one column: a value (equal), a list (one of), or
+#: ``{starts_with: text}``. Declarative on purpose: never SQL text, so a filter can select
+#: nothing but rows of its own model (values travel as query parameters).
+Scalar = str | int | float | bool
+Condition = Scalar | list[Scalar] | dict[str, str]
+
+
 class CkanMeta(BaseModel):
     """``meta.ckan`` of an exposure."""
 
@@ -118,7 +125,7 @@ class CkanMeta(BaseModel):
     #: Vietnamese description (Markdown); the exposure's description is the English one.
     description: str | None = None
     model: str | None = Field(None, pattern=_IDENTIFIER)
-    where: str | None = None
+    where: dict[str, Condition] = Field(default_factory=dict)
     columns: list[str] = Field(min_length=1)
     primary_key: list[str] = Field(default_factory=list)
     order_by: list[str] = Field(default_factory=list)
@@ -154,8 +161,13 @@ class CkanMeta(BaseModel):
             unknown = [n for n in names if n not in declared]
             if unknown:
                 raise ValueError(f"{label} names columns not in `columns`: {unknown}")
-        if self.where and ";" in self.where:
-            raise ValueError("`where` must be a single SQL condition")
+        for column, condition in self.where.items():
+            if not re.match(_IDENTIFIER, column):
+                raise ValueError(f"where: invalid column name {column!r}")
+            if isinstance(condition, dict) and set(condition) != {"starts_with"}:
+                raise ValueError(f"where: {column}: a mapping must be {{starts_with: text}}")
+            if isinstance(condition, list) and not condition:
+                raise ValueError(f"where: {column}: an empty list selects nothing")
         return self
 
 
@@ -302,6 +314,9 @@ def _spec(exposure: dict[str, Any], ckan: CkanMeta, nodes: dict[str, Any]) -> Da
         raise SpecError(f"{where}: depends on {len(models)} models; set meta.ckan.model")
 
     documented: dict[str, dict[str, Any]] = node.get("columns", {})
+    unknown = [column for column in ckan.where if column not in documented]
+    if unknown:
+        raise SpecError(f"{where}: where: {unknown} are not columns of {node['name']}")
     columns: list[ColumnDoc] = []
     for name in ckan.columns:
         doc = documented.get(name)

@@ -72,7 +72,7 @@ def fixture_manifest() -> dict[str, Any]:
         "name": SLUG,
         "title": TITLE,
         "model": "kpi_unit_month",
-        "where": "kpi_code = '766.3.3'",
+        "where": {"kpi_code": "766.3.3"},
         "columns": PUBLISHED,
         "primary_key": ["period_month", "unit_code", "kpi_code"],
         "suppress": {"count_columns": ["numerator", "denominator"], "dependent_columns": ["rate"]},
@@ -533,7 +533,7 @@ def two_dataset_manifest(tmp_path: Path, second: bool = True) -> Path:
         for holder in (other["meta"], other["config"]["meta"]):
             holder["ckan"]["name"] = SECOND
             holder["ckan"]["title"] = "Tỷ lệ hồ sơ đúng hạn theo đơn vị và tháng"
-            holder["ckan"]["where"] = "kpi_code = '766.2.1'"
+            holder["ckan"]["where"] = {"kpi_code": "766.2.1"}
         exposures["exposure.govdata.opendata_timeliness_rate"] = other
     path = tmp_path / f"manifest-{uuid.uuid4().hex[:6]}.json"
     path.write_text(json.dumps(manifest))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import polars as pl
@@ -175,3 +176,38 @@ def test_aggregates_pass_the_scan(tmp_path: Path) -> None:
         "missingValues": [""],
     }
     scan_files(spec, write_files(spec, frame, schema, tmp_path))
+
+
+def test_a_row_filter_is_declarative_and_selects_rows_of_its_model_only(tmp_path: Path) -> None:
+    """Filters are values, never SQL: text that tries to reach another table is a value that
+    matches nothing, and SQL text where a filter belongs is refused."""
+    import duckdb
+    from pydantic import ValidationError
+
+    from opendata.extract import build_query
+
+    with pytest.raises(ValidationError):
+        CkanMeta(
+            name="x-1",
+            title="X",
+            columns=["a"],
+            where="a = 1 union select payload from ops.rejected_records",
+        )  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="starts_with"):
+        CkanMeta(name="x-1", title="X", columns=["a"], where={"a": {"like": "%"}})
+    spec = _spec(["a"])
+    hostile = "1') union all select payload from ops.rejected_records --"
+    spec = dataclasses.replace(
+        spec, ckan=spec.ckan.model_copy(update={"where": {"a": hostile, "b": ["x", "y"]}})
+    )
+    query, parameters = build_query(spec)
+    assert hostile not in query and parameters == [hostile, "x", "y"]
+    with duckdb.connect() as warehouse:
+        warehouse.execute("create schema marts; create schema ops")
+        warehouse.execute("create table marts.kpi_test as select '1' as a, 'x' as b")
+        warehouse.execute("create table ops.rejected_records as select 'secret' as payload")
+        assert warehouse.execute(query, parameters).fetchall() == []
+        ok = spec.ckan.model_copy(update={"where": {"a": "1", "b": {"starts_with": "x"}}})
+        assert warehouse.execute(*build_query(dataclasses.replace(spec, ckan=ok))).fetchall() == [
+            ("1",)
+        ]
