@@ -56,7 +56,7 @@ final as (
             as reports_on_time,
         {{ safe_rate('sum(case when due.is_on_time then 1 else 0 end)', 'count(*)') }}
             as on_time_rate,
-        avg(due.days_late) as average_days_late
+        cast(avg(due.days_late) as double precision) as average_days_late
     from due
     left join regimes on due.regime_code = regimes.regime_code
     group by due.period_month, due.agency_code, due.regime_code
