@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -48,6 +49,17 @@ OPS_DDL = (
         source varchar primary key,
         watermark varchar not null,
         updated_at timestamp not null
+    )""",
+    # Dated batches (a documents day, a reports period) already loaded, each with the
+    # fingerprint of its files: a batch that arrives late, or is sent again changed, is read by
+    # the next run, whatever the watermark (the highest batch) says.
+    """create table if not exists ops.loaded_batches (
+        source varchar not null,
+        batch varchar not null,
+        fingerprint varchar not null,
+        run_id varchar not null,
+        loaded_at timestamp not null,
+        primary key (source, batch)
     )""",
     """create table if not exists ops.rejected_records (
         run_id varchar not null,
@@ -160,6 +172,47 @@ def mark_interrupted(warehouse: Warehouse) -> int:
         "where status = 'running'",
         [utc_now(), INTERRUPTED],
     )
+
+
+def loaded_batches(warehouse: Warehouse, source: str) -> dict[str, str]:
+    """The source's batches loaded so far: batch → fingerprint of its files."""
+    rows = warehouse.fetch(
+        "select batch, fingerprint from ops.loaded_batches where source = ?", [source]
+    )
+    return dict(rows)
+
+
+def record_batch(
+    warehouse: Warehouse, source: str, batch: str, fingerprint: str, run_id: str
+) -> None:
+    """Note a batch as loaded (call in the batch's transaction)."""
+    warehouse.execute(
+        "delete from ops.loaded_batches where source = ? and batch = ?", [source, batch]
+    )
+    warehouse.execute(
+        "insert into ops.loaded_batches (source, batch, fingerprint, run_id, loaded_at) "
+        "values (?, ?, ?, ?, ?)",
+        [source, batch, fingerprint, run_id, utc_now()],
+    )
+
+
+def advance_watermark(warehouse: Warehouse, source: str, batch: str) -> None:
+    """Move the watermark to ``batch`` unless it is past it already (a late batch)."""
+    current = read_watermark(warehouse, source)
+    if current is None or batch > current:
+        write_watermark(warehouse, source, batch)
+
+
+def files_fingerprint(paths: Iterable[Path]) -> str:
+    """Names, sizes and modification times of a batch's files: changes when one is replaced."""
+    digest = hashlib.sha256()
+    files: list[Path] = []
+    for path in paths:  # a folder (of one message per file) by its files
+        files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for path in sorted(files):
+        stat = path.stat()
+        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def start_run(warehouse: Warehouse, run_id: str, source: str, watermark: str | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -184,3 +185,52 @@ def test_a_killed_ingest_is_marked_interrupted_by_the_next(home: Path, tmp_path:
     assert "killed or crashed" in messages[0][0]
     expected = len((home / "sources" / "procedures" / "dossiers.jsonl").read_text().splitlines())
     assert versions == distinct == expected
+
+
+# -- late batches --------------------------------------------------------------------------------
+
+
+def test_a_batch_that_arrives_late_is_read_by_the_next_run(
+    tmp_path: Path, small_sources: Path
+) -> None:
+    """A reports period and a documents day that appear after later ones were loaded are read
+    by the next run (they were read 0, success, when only the highest batch was recorded); a
+    day sent again changed is read again, its unchanged records counted as duplicates."""
+    from ingestion.documents import ingest_documents
+    from ingestion.reports import ingest_reports
+
+    sources = tmp_path / "sources"
+    shutil.copytree(small_sources, sources)
+    held = tmp_path / "held"
+    held.mkdir()
+    late_period = sources / "reports" / "period=2025-07"
+    late_day = sorted((sources / "documents").iterdir())[5]
+    late_period.rename(held / late_period.name)
+    late_day.rename(held / late_day.name)
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "sources").symlink_to(sources, target_is_directory=True)
+    settings = Settings(home=home)
+    with session(settings) as warehouse:
+        ingest_reports(settings, warehouse)
+        ingest_documents(settings, warehouse)
+        (held / late_period.name).rename(late_period)
+        (held / late_day.name).rename(late_day)
+        reports = {r.source: r for r in ingest_reports(settings, warehouse)}
+        documents = {r.source: r for r in ingest_documents(settings, warehouse)}
+        periods = warehouse.fetch(
+            "select count(*) from ops.loaded_batches where source = 'reports.submissions'"
+        )
+        again = {r.source: r for r in ingest_documents(settings, warehouse)}
+        for file in late_day.rglob("*"):  # the system sends the day again
+            os.utime(file, ns=(file.stat().st_atime_ns, file.stat().st_mtime_ns + 10**9))
+        resent = {r.source: r for r in ingest_documents(settings, warehouse)}
+    status = resent["documents.status"].counts
+    assert status.read > 0 and status.loaded == 0 and status.duplicate == status.read
+    submissions = reports["reports.submissions"]
+    assert submissions.counts.loaded > 0 and submissions.counts.reconciles
+    assert submissions.watermark_to == "2025-08"  # the watermark did not go back
+    assert periods == [(3,)]
+    assert documents["documents.status"].counts.loaded > 0
+    assert all(r.counts.read == 0 for r in again.values()), again  # nothing left to read

@@ -76,13 +76,26 @@ def _ingest_days(
             MESSAGES_SOURCE: settings.max_message_bytes,  # attachments included
             STATUS_SOURCE: settings.max_record_bytes,
         }
+        loaded = {s: ledger.loaded_batches(warehouse, s) for s in SOURCES}
+        fingerprints: dict[tuple[str, str], str] = {}
+
+        def pending(source: str, stamp: str, path: Path) -> bool:
+            """Whether the day is still to read for ``source``: not loaded yet (however late it
+            arrived), or sent again changed."""
+            if not loaded[source]:  # nothing recorded yet (a ledger from before batches were)
+                return watermarks[source] is None or watermarks[source] < stamp
+            file = batch_file(path, source)
+            if file is None:
+                return stamp not in loaded[source]
+            fingerprints[stamp, source] = ledger.files_fingerprint([file])
+            return loaded[source].get(stamp) != fingerprints[stamp, source]
+
         days, message = [], None
         for day, path in batch_days(root):
             if window is not None and day not in window:
                 continue
-            sources = tuple(
-                s for s in SOURCES if watermarks[s] is None or watermarks[s] < f"{day:%Y-%m-%d}"
-            )
+            stamp = f"{day:%Y-%m-%d}"
+            sources = tuple(s for s in SOURCES if pending(s, stamp, path))
             if not sources:
                 continue
             missing = [expected_files(s) for s in sources if batch_file(path, s) is None]
@@ -109,7 +122,11 @@ def _ingest_days(
             with warehouse.transaction():
                 counts = load_day(warehouse, run_id, prepared, state)
                 for source, count in counts.items():
-                    ledger.write_watermark(warehouse, source, stamp)
+                    ledger.advance_watermark(warehouse, source, stamp)
+                    fingerprint = fingerprints.get((stamp, source)) or ledger.files_fingerprint(
+                        [f for f in [batch_file(day.directory, source)] if f is not None]
+                    )
+                    ledger.record_batch(warehouse, source, stamp, fingerprint, run_id)
                     ledger.add_to_run(warehouse, run_id, source, count, stamp)
             for source, count in counts.items():
                 results[source].counts.add(count)

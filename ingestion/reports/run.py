@@ -58,6 +58,7 @@ def _load_period(
     period: str,
     batches: list[Batch],
     reference: Reference,
+    fingerprint: str,
 ) -> RunCounts:
     """Validate and commit one period: batch, rejections, counts and watermark together."""
     prepared = []
@@ -72,7 +73,8 @@ def _load_period(
             # Stored without personal values: compared in that form.
             new = [r for r in rejections if (r.reason, redact(r.payload)) not in seen]
             counts.add(load_batch(warehouse, run_id, SOURCE, SUBMISSIONS, rows, new, batch.read))
-        ledger.write_watermark(warehouse, SOURCE, period)
+        ledger.advance_watermark(warehouse, SOURCE, period)
+        ledger.record_batch(warehouse, SOURCE, period, fingerprint, run_id)
         ledger.add_to_run(warehouse, run_id, SOURCE, counts, period)
     return counts
 
@@ -115,20 +117,28 @@ def ingest_reports(
                 "checked against it", SOURCE, export_dir,
             )  # fmt: skip
         reference = Reference(regimes, indicators, read_agencies(agencies_file))
-        # The latest period loaded is read again: resubmissions can arrive in it.
-        todo = [
-            (p, f)
-            for p, f in period_folders(export_dir)
-            if (watermark is None or p >= watermark)
-            and (window is None or window.months()[0] <= p <= window.months()[1])
-        ]
+        loaded = ledger.loaded_batches(warehouse, SOURCE)
+
+        def pending(period: str, folder: Path) -> bool:
+            if window is not None and not window.months()[0] <= period <= window.months()[1]:
+                return False
+            if not loaded:  # nothing recorded yet (a ledger from before batches were)
+                return watermark is None or period >= watermark
+            # A period arriving late, a period sent again changed, and the latest period
+            # (resubmissions arrive in it) are read; the rest were loaded as they are.
+            return loaded.get(period) != ledger.files_fingerprint(
+                folder.iterdir()
+            ) or period == max(loaded)
+
+        todo = [(p, f) for p, f in period_folders(export_dir) if pending(p, f)]
         for period, folder in todo:
             batches = _read_period(folder, export_dir.parent, fmt)
             for batch in batches:
                 if batch.landed is not None:
                     landing.land(settings, SOURCE, run_id, part, batch.landed)
                     part += 1
-            counts = _load_period(warehouse, run_id, period, batches, reference)
+            fingerprint = ledger.files_fingerprint(folder.iterdir())
+            counts = _load_period(warehouse, run_id, period, batches, reference, fingerprint)
             result.counts.add(counts)
             result.watermark_to = period
             log.info(
