@@ -80,7 +80,11 @@ def run_dags() -> dict[str, dict[str, str]]:
     assert not bag.import_errors, bag.import_errors
     states = {}
     for dag_id in (*INGESTION_DAGS, BUILD_DAG):
-        run = bag.dags[dag_id].test()
+        dag = bag.dags[dag_id]
+        # dag.test() cannot store a DAG's deadline alerts (Airflow 3.3: it has no serialized
+        # DAG); tests/test_airflow.py hears them from a real deployment.
+        dag.deadline = None
+        run = dag.test()
         states[dag_id] = {ti.task_id: ti.state for ti in run.get_task_instances()}
     return states
 
