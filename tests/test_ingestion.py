@@ -177,7 +177,7 @@ def test_every_injected_fault_is_rejected_with_its_reason_and_nothing_good_is_lo
 
     faulty = tmp_path / "faulty"
     simulate(faulty, scale=0.005, seed=7, start=SMALL_WINDOW[0], end=SMALL_WINDOW[1],
-             fault_rate=0.03)  # fmt: skip
+             fault_rate=0.05)  # fmt: skip
     manifest = [
         json.loads(line)
         for line in (faulty / "faults.jsonl").read_text().splitlines()

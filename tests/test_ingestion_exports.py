@@ -151,7 +151,7 @@ def test_every_fault_of_a_faulty_export_is_rejected_and_nothing_good_is_lost(
 
     faulty = tmp_path / "faulty"
     simulate(faulty, scale=0.005, seed=7, start=SMALL_WINDOW[0], end=SMALL_WINDOW[1],
-             fault_rate=0.03)  # fmt: skip
+             fault_rate=0.05)  # fmt: skip
     manifest = [
         json.loads(line)
         for line in (faulty / "faults.jsonl").read_text().splitlines()
