@@ -53,7 +53,7 @@ def record_requests(settings: Settings) -> list[dict[str, Any]]:
                     into.append(request.post_data_json)
 
             page.on("request", keep)
-            open_dashboard(page, settings, topic)
+            open_dashboard(page, settings, topic, allow_empty=True)
             page.remove_listener("request", keep)
             recorded += [{"dashboard": topic, "body": body} for body in bodies]
     return recorded

@@ -42,13 +42,15 @@ DASHBOARDS = {
     "data-quality": "data_quality.yaml",
 }
 
-# Every chart has rendered (no spinner; a chart, a table row or a big number) or failed.
+# Every chart has rendered (no spinner; a chart, a table row or a big number) or failed; with
+# allowEmpty, a chart may also have said it has no rows (a commune user's province charts).
 CHARTS_SETTLED = """
-(expected) => {
+([expected, allowEmpty]) => {
   const charts = [...document.querySelectorAll('[data-test-chart-id]')];
   if (charts.length < expected) return false;
   return charts.every((chart) => {
     if (chart.querySelector('[data-test="loading-indicator"], .loading')) return false;
+    if (allowEmpty && chart.innerText.includes('No results')) return true;
     return chart.querySelector(
       '.ant-alert-error, [role="alert"], canvas, svg.echarts, tbody tr, .header-line'
     ) !== null;
@@ -106,6 +108,7 @@ def open_dashboard(
     settings: Settings,
     topic: str = "kpi",
     chart_data: list[dict[str, Any]] | None = None,
+    allow_empty: bool = False,
 ) -> list[dict[str, object]]:
     """Open a dashboard, wait until every chart settled, describe each chart.
 
@@ -121,7 +124,9 @@ def open_dashboard(
     page.on("response", keep)
     try:
         page.goto(superset.dashboard_url(settings, settings.profile.dashboard_slug(topic)))
-        page.wait_for_function(CHARTS_SETTLED, arg=chart_count(topic), timeout=120_000)
+        page.wait_for_function(
+            CHARTS_SETTLED, arg=[chart_count(topic), allow_empty], timeout=120_000
+        )
         page.wait_for_timeout(2_000)  # let the charts' entry animations end (for the screenshot)
     finally:
         page.remove_listener("response", keep)

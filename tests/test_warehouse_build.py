@@ -331,12 +331,14 @@ def check_dashboard_marts(settings: Settings) -> None:
             "select count(*) from marts.fct_report_submission"
         )
         # Runs reconcile; rejections are counted by reason, never with their payload.
-        assert one("select count(*), sum(case when reconciles then 1 else 0 end) from"
-                   " marts.ops_ingest_runs")[0] == one(
-            "select count(*) from ops.ingest_runs")[0]  # fmt: skip
-        assert one("select sum(rejected_count) from marts.ops_rejections_by_reason") == one(
-            "select count(*) from ops.rejected_records"
-        )
+        runs = one("select count(*) from ops.ingest_runs")[0]
+        assert one(
+            "select count(*), sum(case when reconciles then 1 else 0 end)"
+            " from marts.ops_ingest_runs"
+        ) == (runs, runs)
+        assert one(
+            "select coalesce(sum(rejected_count), 0) from marts.ops_rejections_by_reason"
+        ) == one("select count(*) from ops.rejected_records")
         columns = {
             name
             for (name,) in warehouse.fetch(

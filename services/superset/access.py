@@ -90,8 +90,9 @@ def apply(spec: dict[str, Any], demo_password: str | None) -> list[str]:
         COMMUNE,
         [*gamma, *(_pvm(security_manager, "datasource_access", d.perm) for d in readable)],
     )
+    # No all_datasource_access: SQL Lab would read every schema with it (the ledger, raw).
     analyst = [*gamma, *_sql_lab(security_manager)]
-    analyst.append(_pvm(security_manager, "all_datasource_access", "all_datasource_access"))
+    analyst += [_pvm(security_manager, "datasource_access", d.perm) for d in datasets]
     for database in db.session.query(Database).all():
         schema_perm = security_manager.get_schema_perm(database.database_name, None, MARTS)
         analyst.append(_pvm(security_manager, "schema_access", schema_perm))
