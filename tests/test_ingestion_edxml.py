@@ -285,3 +285,18 @@ def test_a_day_of_more_than_65535_messages_gets_a_zip64_archive(tmp_path: Path) 
     assert (len(block), problems) == (count, {})
     assert block.line(count - 1) == b"<m>69999</m>"
     assert block.location(0) == "status.edxml.zip:000001.edxml"
+
+
+def test_a_file_in_the_archive_that_is_no_message_is_rejected_not_skipped(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "documents.edxml.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("000001.edxml", b"<a/>")
+        archive.writestr("notes/", b"")
+        archive.writestr("notes/readme.txt", b"hello")
+        archive.writestr("000002.XML", b"<b/>")
+    block, problems = packages_module.read_packages(path, "documents.edxml.zip")
+    assert block.names == ("000001.edxml", "notes/readme.txt", "000002.XML")
+    assert problems == {1: "not an edXML message file: notes/readme.txt (a message is a .edxml "
+                           "or .xml file)"}  # fmt: skip

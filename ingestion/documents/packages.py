@@ -37,6 +37,7 @@ from ingestion.documents.tables import FILES, MESSAGES_SOURCE, REGISTER_SOURCE, 
 from ingestion.lines import Block
 
 ENTRY_SUFFIX = ".edxml"
+MESSAGE_SUFFIXES = (ENTRY_SUFFIX, ".xml")  # what a file holding one message is named
 # Where a day's messages may be, in the order they are looked for.
 BATCH_FILES = {
     REGISTER_SOURCE: (FILES[REGISTER_SOURCE],),
@@ -73,9 +74,9 @@ def read_packages(path: Path, origin: str) -> tuple[Block, dict[int, str]]:
     """The messages of a daily zip or folder, one record each, as read; and the entries that
     could not be read, with why (their record holds the bytes as stored)."""
     if path.is_dir():
-        names = sorted(p.name for p in path.iterdir() if p.name.endswith(ENTRY_SUFFIX))
+        names = sorted(p.name for p in path.iterdir() if p.is_file())
         contents = [(path / name).read_bytes() for name in names]
-        problems: dict[int, str] = {}
+        problems = {i: _not_a_message(n) for i, n in enumerate(names) if not _is_message(n)}
     else:
         names, contents, problems = _read_zip(path, origin)
     lines = pa.array(contents, pa.large_binary())
@@ -138,8 +139,10 @@ def _read_zip_fast(data: bytes) -> tuple[list[str], list[bytes], dict[int, str]]
         local_name, local_extra = _LOCAL_NAME.unpack_from(data, offset + 26)
         begin = offset + 30 + local_name + local_extra
         raw = view[begin : begin + stored]
-        if not name.endswith(ENTRY_SUFFIX):
-            continue  # a readme or a folder entry: not a message
+        if name.endswith("/"):
+            continue  # a folder
+        if not _is_message(name):
+            problems[len(contents)] = _not_a_message(name)
         names.append(name)
         if flags & 0x1:
             problems[len(contents)] = f"unreadable zip entry {name}: encrypted"
@@ -147,7 +150,7 @@ def _read_zip_fast(data: bytes) -> tuple[list[str], list[bytes], dict[int, str]]
             continue
         try:
             if method == 8:
-                content = inflate(raw, -15, size)
+                content = inflate(raw, -15)  # a size hint makes ISA-L slower here
             elif method == 0:
                 content = bytes(raw)
             else:
@@ -168,8 +171,10 @@ def _read_zip_general(path: Path, origin: str) -> tuple[list[str], list[bytes], 
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
-                if not info.filename.endswith(ENTRY_SUFFIX):
+                if info.is_dir():
                     continue
+                if not _is_message(info.filename):
+                    problems[len(contents)] = _not_a_message(info.filename)
                 names.append(info.filename)
                 try:
                     contents.append(archive.read(info))
@@ -179,6 +184,14 @@ def _read_zip_general(path: Path, origin: str) -> tuple[list[str], list[bytes], 
     except zipfile.BadZipFile as error:
         raise SourceError(f"documents: {origin} is not a complete zip archive: {error}") from error
     return names, contents, problems
+
+
+def _is_message(name: str) -> bool:
+    return name.lower().endswith(MESSAGE_SUFFIXES)
+
+
+def _not_a_message(name: str) -> str:
+    return f"not an edXML message file: {name} (a message is a .edxml or .xml file)"
 
 
 def normalised(texts: pa.Array) -> pa.Array:

@@ -201,7 +201,10 @@ def to_raw(valid: pl.DataFrame, file: str) -> pa.Table:
 
 def rejections_of(rejected: pl.DataFrame, batch: Batch) -> list[Rejection]:
     result = []
-    for record in rejected.iter_rows(named=True):
+    # Only the text columns and where the row was: a typed column may hold a value Python's
+    # datetime cannot (a workbook's date serial of year 0).
+    shown = rejected.select(*COLUMNS, "_sheet", "_row", "_line", "_last_line", "_reason")
+    for record in shown.iter_rows(named=True):
         fields = {c: record[c] for c in COLUMNS}
         where = ({"sheet": record["_sheet"], "row": record["_row"]} if record["_sheet"]
                  else {"text": batch.text(record["_line"], record["_last_line"])})  # fmt: skip
