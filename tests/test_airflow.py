@@ -125,6 +125,9 @@ def _environment(home: Path, tag: str, smtp_port: int, webhook_port: int) -> dic
         "GOVDATA_CKAN_DATASTORE_WRITE_URL": f"postgresql://{tag}@127.0.0.1:5432/{tag}_ds",
         "GOVDATA_CKAN_DATASTORE_READ_URL": f"postgresql://{tag}_ro@127.0.0.1:5432/{tag}_ds",
         "GOVDATA_CKAN_REDIS_URL": "redis://127.0.0.1:6379/13",
+        # Its own Superset: the dashboards task must never re-point the demo's.
+        "GOVDATA_SUPERSET_PORT": str(free_port()),
+        "GOVDATA_SUPERSET_METADATA_URL": f"postgresql://postgres@127.0.0.1:5432/{tag}_superset",
     }
 
 
@@ -173,6 +176,7 @@ def deployment(platform: Settings) -> Iterator[Settings]:
     finally:
         airflow.down(platform)
         _drop_database(make_url(platform.airflow_metadata_url).database or "")
+        _drop_database(make_url(platform.superset_metadata_url).database or "")
 
 
 @pytest.fixture(scope="module")
@@ -401,6 +405,8 @@ def test_celery_executor_runs_every_dag_on_postgres(
         "GOVDATA_AIRFLOW_PORT": str(free_port()),
         "GOVDATA_AIRFLOW_METADATA_URL": f"postgresql://postgres@127.0.0.1:5432/{tag}",
         "GOVDATA_AIRFLOW_CELERY_BROKER_URL": "redis://127.0.0.1:6379/10",
+        "GOVDATA_SUPERSET_PORT": str(free_port()),
+        "GOVDATA_SUPERSET_METADATA_URL": f"postgresql://postgres@127.0.0.1:5432/{tag}_superset",
         "GOVDATA_RUN_DEADLINE_MINUTES": "0.2",
         # The same portal as the module's: its publisher token lives under that home.
         "GOVDATA_CKAN_API_TOKEN": platform.ckan_token() or "",
@@ -418,6 +424,7 @@ def test_celery_executor_runs_every_dag_on_postgres(
         finally:
             airflow.down(settings)
             _drop_database(tag)
+            _drop_database(f"{tag}_superset")
     assert {d: r["state"] for d, r in last.items()} == dict.fromkeys(
         (*INGESTION_DAGS, BUILD_DAG), "success"
     )
