@@ -50,9 +50,7 @@ def backup(settings: Settings, directory: Path) -> BackupSummary:
             # Not read_only: this process may hold the file already (dbt's adapter does), and
             # DuckDB refuses a second configuration; the writer lock keeps others out.
             with duckdb.connect(str(settings.warehouse_path)) as warehouse:
-                tables = _count_tables(warehouse)
-                target = str(directory / "duckdb").replace("'", "''")
-                warehouse.execute(f"export database '{target}' (format parquet)")
+                tables = _export_duckdb(warehouse, directory / "duckdb")
         else:
             tables = _pg_tables(settings.pg_url)
             _run(["pg_dump", "--format=directory", "--no-owner", "--file",
@@ -107,9 +105,8 @@ def _restore_duckdb(settings: Settings, directory: Path, replace: bool) -> None:
         raise BackupError(f"restore: {path} exists; move it away or restore with --replace")
     staging = path.with_suffix(".restoring.duckdb")
     staging.unlink(missing_ok=True)
-    source = str(directory / "duckdb").replace("'", "''")
     with duckdb.connect(str(staging)) as warehouse:
-        warehouse.execute(f"import database '{source}'")
+        _import_duckdb(warehouse, directory / "duckdb")
     os.replace(staging, path)  # the old warehouse stays whole until the new one is
 
 
@@ -124,11 +121,55 @@ def _restore_postgres(settings: Settings, directory: Path, replace: bool) -> Non
     _run([*arguments, str(directory / "postgres")], "restore")
 
 
-def _count_tables(warehouse: duckdb.DuckDBPyConnection) -> int:
-    (count,) = warehouse.execute(
-        "select count(*) from information_schema.tables where table_type = 'BASE TABLE'"
-    ).fetchone() or (0,)
-    return int(count)
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _export_duckdb(warehouse: duckdb.DuckDBPyConnection, directory: Path) -> int:
+    """Each table as Parquet with its DDL, and the views' DDL, in ``directory``. (DuckDB's
+    EXPORT DATABASE writes views in an order its IMPORT cannot always replay: a dbt view on a
+    view of another schema.)"""
+    directory.mkdir()
+    tables = warehouse.execute(
+        "select schema_name, table_name, sql from duckdb_tables() "
+        "where database_name = current_database() order by 1, 2"
+    ).fetchall()
+    views = warehouse.execute(
+        "select schema_name, view_name, sql from duckdb_views() "
+        "where database_name = current_database() and not internal order by 1, 2"
+    ).fetchall()
+    catalogue = {"tables": [], "views": [{"schema": s, "name": n, "sql": q} for s, n, q in views]}
+    for number, (schema, name, ddl) in enumerate(tables):
+        file = directory / f"{number:04d}.parquet"
+        warehouse.execute(f'copy "{schema}"."{name}" to {_literal(file)} (format parquet)')
+        catalogue["tables"].append({"schema": schema, "name": name, "sql": ddl, "file": file.name})
+    (directory / "catalogue.json").write_text(json.dumps(catalogue, indent=1) + "\n")
+    return len(tables)
+
+
+def _import_duckdb(warehouse: duckdb.DuckDBPyConnection, directory: Path) -> None:
+    catalogue = json.loads((directory / "catalogue.json").read_text())
+    schemas = {t["schema"] for t in catalogue["tables"]} | {v["schema"] for v in catalogue["views"]}
+    for schema in sorted(schemas):
+        warehouse.execute(f'create schema if not exists "{schema}"')
+    for table in catalogue["tables"]:
+        warehouse.execute(table["sql"])
+        warehouse.execute(
+            f'copy "{table["schema"]}"."{table["name"]}" from '
+            f"{_literal(directory / table['file'])} (format parquet)"
+        )
+    pending = list(catalogue["views"])
+    while pending:  # a view after the views it reads, whatever their order
+        failed = []
+        for view in pending:
+            try:
+                warehouse.execute(view["sql"])
+            except duckdb.CatalogException:
+                failed.append(view)
+        if len(failed) == len(pending):
+            names = ", ".join(f"{v['schema']}.{v['name']}" for v in failed)
+            raise BackupError(f"restore: views that read what does not exist: {names}")
+        pending = failed
 
 
 def _pg_tables(url: str) -> int:
