@@ -67,6 +67,7 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate(tmp_path_factory.mktemp("clean"), 0.0)
 
 
+@pytest.mark.slow  # a day of documents packed with large attachments: about two minutes
 def test_documents_and_statuses_over_their_limits_are_rejected(clean: Path, tmp_path: Path) -> None:
     export = tmp_path / "export"
     (export / "documents").mkdir(parents=True)
