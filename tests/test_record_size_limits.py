@@ -26,6 +26,7 @@ def test_settings_have_sane_defaults() -> None:
     assert settings.max_message_bytes > settings.max_record_bytes  # attachments are large
 
 
+@pytest.mark.slow  # a megabyte dossier through the API: half a minute
 def test_a_dossier_over_the_limit_is_rejected_with_its_reason(
     tmp_path: Path, small_sources: Path
 ) -> None:

@@ -215,6 +215,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
 """
 
 
+@pytest.mark.slow  # simulates several scales: half a minute
 def test_memory_stays_flat_as_the_scale_grows(tmp_path: Path) -> None:
     """All three systems, in both processes: ten times the records, the same peak."""
 
