@@ -5,8 +5,7 @@ shows it in Chromium. Every server is real and started here; none is skipped.
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,14 +64,17 @@ def run_dags() -> dict[str, dict[str, str]]:
     """Initialise Airflow's metadata DB (conftest points it at a temp file) and test each DAG
     in process: the three ingestions, then the build (tests/test_airflow.py runs them in a
     real deployment)."""
-    subprocess.run(
-        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
-        check=True,
-        capture_output=True,
-    )
+    from airflow import settings as airflow_settings
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.pool import Pool
+    from airflow.utils.db import initdb
 
+    # In process, on the very engine dag.test() will use: a separate `airflow db migrate`
+    # once initialised a file this process was not reading (CI, after the whole suite).
+    airflow_settings.dispose_orm()
+    airflow_settings.configure_orm()
+    assert str(airflow_settings.engine.url) == os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    initdb()
     Pool.create_or_update_pool(
         "warehouse_writer", slots=1, description="DuckDB: one writer", include_deferred=False
     )
