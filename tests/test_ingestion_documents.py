@@ -46,7 +46,7 @@ from simulator.units import load_region
 from tests.conftest import PG_ADMIN_URL, require_postgres
 
 WINDOW = (date(2025, 6, 20), date(2025, 7, 10))  # crosses the merger
-SCALE, SEED, FAULT_RATE = 0.01, 11, 0.03
+SCALE, SEED, FAULT_RATE = 0.01, 11, 0.05
 TABLES = {
     "register": docs.REGISTER_TABLE,
     "messages": docs.MESSAGES_TABLE,

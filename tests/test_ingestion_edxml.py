@@ -195,7 +195,8 @@ def test_the_simulator_writes_packages_by_default_pretty_printed_and_reproducibl
     lines_day = faulty_forms["lines"] / "documents" / day.name
     lines = gzip.decompress((lines_day / docs.FILES[docs.MESSAGES_SOURCE]).read_bytes())
     assert len(entries) == len(lines.splitlines())  # one entry per message
-    assert all(entry.count(b"\n") > 40 for entry in entries)  # pretty-printed
+    # pretty-printed, all but the few a fault cut short or flattened
+    assert sum(entry.count(b"\n") > 40 for entry in entries) >= 0.9 * len(entries)
     assert any(b"<edXML:MessageHeader>" in e for e in entries)
     assert any(b"<MessageHeader>" in e for e in entries)  # the namespace as the default one
     assert all(b"<ContentTransferEncoded>\r\n" in e for e in entries if b"<Attachment>" in e)

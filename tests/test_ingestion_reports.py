@@ -26,7 +26,7 @@ from simulator.reports import write_reporting_system
 from simulator.units import load_region
 
 WINDOW = (date(2025, 5, 1), date(2025, 8, 31))  # crosses the 1 July 2025 merger
-SCALE, SEED, FAULT_RATE = 0.05, 7, 0.03
+SCALE, SEED, FAULT_RATE = 0.05, 7, 0.05
 PERIODS = ["2025-05", "2025-06", "2025-07", "2025-08"]
 DETAIL = re.compile(r"^line (\d+), sheet (\d+) row (\d+): (.*)$")
 DATA_COLUMNS = (
