@@ -7,10 +7,12 @@ print it and Airflow can log it.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,8 @@ from ingestion.procedures import (
 from ingestion.reports import ingest_reports
 from ingestion.sql import ingest_sql, load_sources
 from transform.dbt import BuildResult, Freshness, run_dbt, source_freshness
+
+log = logging.getLogger(__name__)
 
 
 def ingest_procedures(
@@ -86,8 +90,7 @@ def ingest(
         one_thread_per_statement(warehouse),
     ):
         # Shared schemas first: two sessions creating the same schema at once would conflict.
-        ledger.ensure_ops_schema(warehouse)
-        ledger.mark_interrupted(warehouse)
+        recover(settings, warehouse)
         ensure_document_tables(warehouse)
         documents_warehouse = warehouse.sibling()
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents")
@@ -111,6 +114,19 @@ def ingest(
             pool.shutdown()
             documents_warehouse.close()
         return _in_order(results, documents.result())
+
+
+def recover(settings: Settings, warehouse: Warehouse) -> None:
+    """Before a run, with the writer lock held: the ledger's schema, the runs a dead process
+    left ``running`` marked interrupted, and the parts such runs (and failed ones) landed but
+    never committed deleted (the next run reads and lands them again)."""
+    ledger.ensure_ops_schema(warehouse)
+    ledger.mark_interrupted(warehouse)
+    days = settings.landing_retention_days
+    since = ledger.utc_now() - timedelta(days=days) if days is not None else datetime.min
+    discarded = landing.discard_uncommitted(settings, ledger.unfinished_runs(warehouse, since))
+    if discarded:
+        log.info("deleted %d landed parts no run committed", len(discarded))
 
 
 def _in_order(others: list[IngestResult], documents: list[IngestResult]) -> list[IngestResult]:
@@ -154,8 +170,7 @@ def ingest_system(
         session(settings) as warehouse,
         one_thread_per_statement(warehouse),
     ):
-        ledger.ensure_ops_schema(warehouse)
-        ledger.mark_interrupted(warehouse)
+        recover(settings, warehouse)
         if system == "procedures":
             return ingest_procedures(settings, warehouse, on_page, window)
         if system == "documents":

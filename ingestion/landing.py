@@ -10,7 +10,7 @@ personal data included, which is why they alone are pruned after
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -61,6 +61,27 @@ def lines_table(
             "payload": payload,
         }
     )
+
+
+def discard_uncommitted(settings: Settings, runs: Iterable[tuple[str, str, int]]) -> list[Path]:
+    """Delete what killed or failed runs landed and never committed, and half-written parts.
+
+    ``runs`` are (run id, source, parts committed) from ops.ingest_runs: a run lands its
+    parts in order and commits them in that order, so the parts past the committed count were
+    read again, and landed again, by the run after it. Call with the writer lock held (no run
+    is landing). Returns what was deleted."""
+    removed = sorted(settings.landing_dir.glob("source=*/load_date=*/*.parquet.tmp"))
+    for run_id, source, committed in runs:
+        parts = sorted(
+            settings.landing_dir.glob(
+                f"source={source}/load_date=*/run_id={run_id}-part=*.parquet"
+            ),
+            key=lambda path: path.name,
+        )
+        removed += parts[committed:]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
 
 
 def prune(settings: Settings, today: date | None = None) -> list[Path]:

@@ -43,6 +43,7 @@ OPS_DDL = (
         watermark_from varchar,
         watermark_to varchar,
         message varchar,
+        parts_committed bigint default 0,
         primary key (run_id, source)
     )""",
     """create table if not exists ops.source_state (
@@ -75,6 +76,11 @@ OPS_DDL = (
 def ensure_ops_schema(warehouse: Warehouse) -> None:
     for statement in OPS_DDL:
         warehouse.execute(statement)
+    # Warehouses created before the count of committed batches (it tells landed parts a
+    # killed run never committed from the ones it did).
+    warehouse.execute(
+        "alter table ops.ingest_runs add column if not exists parts_committed bigint default 0"
+    )
 
 
 def new_run_id() -> str:
@@ -174,6 +180,16 @@ def mark_interrupted(warehouse: Warehouse) -> int:
     )
 
 
+def unfinished_runs(warehouse: Warehouse, since: datetime) -> list[tuple[str, str, int]]:
+    """(run id, source, parts committed) of the runs since ``since`` that did not end well:
+    the parts they landed beyond those were never committed."""
+    return warehouse.fetch(
+        "select run_id, source, coalesce(parts_committed, 0) from ops.ingest_runs "
+        "where status in ('interrupted', 'failed') and started_at >= ? order by all",
+        [since],
+    )
+
+
 def loaded_batches(warehouse: Warehouse, source: str) -> dict[str, str]:
     """The source's batches loaded so far: batch → fingerprint of its files."""
     rows = warehouse.fetch(
@@ -224,14 +240,31 @@ def start_run(warehouse: Warehouse, run_id: str, source: str, watermark: str | N
 
 
 def add_to_run(
-    warehouse: Warehouse, run_id: str, source: str, counts: RunCounts, watermark: str | None
+    warehouse: Warehouse,
+    run_id: str,
+    source: str,
+    counts: RunCounts,
+    watermark: str | None,
+    parts: int = 1,
 ) -> None:
-    """Add one committed batch's counts to the run, in the batch's own transaction."""
+    """Add one committed batch's counts to the run, in the batch's own transaction, with the
+    number of landed parts it commits (landed and committed in the same order: what
+    landing.discard_uncommitted relies on)."""
     warehouse.execute(
         "update ops.ingest_runs set rows_read = rows_read + ?, rows_loaded = rows_loaded + ?, "
         "rows_rejected = rows_rejected + ?, rows_duplicate = rows_duplicate + ?, "
-        "watermark_to = coalesce(?, watermark_to) where run_id = ? and source = ?",
-        [counts.read, counts.loaded, counts.rejected, counts.duplicate, watermark, run_id, source],
+        "watermark_to = coalesce(?, watermark_to), parts_committed = coalesce(parts_committed, 0) + ? "
+        "where run_id = ? and source = ?",
+        [
+            counts.read,
+            counts.loaded,
+            counts.rejected,
+            counts.duplicate,
+            watermark,
+            parts,
+            run_id,
+            source,
+        ],
     )
 
 

@@ -10,6 +10,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from core.settings import Settings, load_settings
@@ -155,14 +156,14 @@ def test_a_killed_ingest_is_marked_interrupted_by_the_next(home: Path, tmp_path:
     env = {**os.environ, "GOVDATA_PAGE_SIZE": "200"}
     process = subprocess.Popen(
         [sys.executable, "-m", "govdata.cli", "ingest"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     landing = home / "landing"
     deadline = time.monotonic() + 120
     # Killed once a few batches were landed (and some committed).
     while len(list(landing.rglob("*.parquet"))) < 8 and time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail("the ingest ended before it could be killed: make the sources larger")
+            pytest.fail(f"the ingest ended before it could be killed: {process.stderr.read()}")
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
@@ -176,6 +177,9 @@ def test_a_killed_ingest_is_marked_interrupted_by_the_next(home: Path, tmp_path:
         messages = warehouse.fetch(
             "select distinct message from ops.ingest_runs where status = 'interrupted'"
         )
+        runs = warehouse.fetch(
+            "select run_id, source, parts_committed, rows_read from ops.ingest_runs"
+        )
         (versions, distinct) = warehouse.fetch(
             'select count(*), count(distinct ("MaHoSo", "NgayCapNhat")) '
             "from raw.procedures__dossiers"
@@ -185,6 +189,16 @@ def test_a_killed_ingest_is_marked_interrupted_by_the_next(home: Path, tmp_path:
     assert "killed or crashed" in messages[0][0]
     expected = len((home / "sources" / "procedures" / "dossiers.jsonl").read_text().splitlines())
     assert versions == distinct == expected
+
+    # The landing keeps what was committed, once: the parts the killed run landed ahead of its
+    # last commit were deleted by the next run (which landed them again), half-written files too.
+    assert not list(landing.rglob("*.tmp"))
+    for run_id, source, committed, read in runs:
+        parts = list(landing.glob(f"source={source}/load_date=*/run_id={run_id}-part=*.parquet"))
+        assert len(parts) <= committed, (run_id, source)  # snapshots commit without landing
+        if source in ("procedures.dossiers", "procedures.events"):
+            assert len(parts) == committed, (run_id, source)
+            assert sum(pq.read_metadata(part).num_rows for part in parts) == read, run_id
 
 
 # -- late batches --------------------------------------------------------------------------------

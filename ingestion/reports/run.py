@@ -75,7 +75,8 @@ def _load_period(
             counts.add(load_batch(warehouse, run_id, SOURCE, SUBMISSIONS, rows, new, batch.read))
         ledger.advance_watermark(warehouse, SOURCE, period)
         ledger.record_batch(warehouse, SOURCE, period, fingerprint, run_id)
-        ledger.add_to_run(warehouse, run_id, SOURCE, counts, period)
+        landed = sum(batch.landed is not None for batch in batches)
+        ledger.add_to_run(warehouse, run_id, SOURCE, counts, period, parts=landed)
     return counts
 
 
