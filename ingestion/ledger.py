@@ -185,7 +185,7 @@ def unfinished_runs(warehouse: Warehouse, since: datetime) -> list[tuple[str, st
     the parts they landed beyond those were never committed."""
     return warehouse.fetch(
         "select run_id, source, coalesce(parts_committed, 0) from ops.ingest_runs "
-        "where status in ('interrupted', 'failed') and started_at >= ? order by all",
+        "where status in ('interrupted', 'failed') and started_at >= ? order by 1, 2",
         [since],
     )
 
@@ -253,7 +253,8 @@ def add_to_run(
     warehouse.execute(
         "update ops.ingest_runs set rows_read = rows_read + ?, rows_loaded = rows_loaded + ?, "
         "rows_rejected = rows_rejected + ?, rows_duplicate = rows_duplicate + ?, "
-        "watermark_to = coalesce(?, watermark_to), parts_committed = coalesce(parts_committed, 0) + ? "
+        "watermark_to = coalesce(?, watermark_to), "
+        "parts_committed = coalesce(parts_committed, 0) + ? "
         "where run_id = ? and source = ?",
         [
             counts.read,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 # Airflow reads its configuration once, at first import: point it at a throw-away home and
 # metadata database before any test module imports it.
@@ -39,6 +42,36 @@ def require_postgres() -> None:
             "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`",
             pytrace=False,
         )
+
+
+@contextlib.contextmanager
+def commands_started() -> Iterator[list[list[str]]]:
+    """Every command line the code under test starts (subprocess.run and Popen), as ``ps``
+    would show it to any user of the machine."""
+    started: list[list[str]] = []
+    original = subprocess.Popen
+
+    class Recording(original):  # type: ignore[misc, valid-type]
+        def __init__(self, args: Any, *rest: Any, **options: Any) -> None:
+            started.append([str(a) for a in args] if not isinstance(args, str) else [args])
+            super().__init__(args, *rest, **options)
+
+    subprocess.Popen = Recording  # type: ignore[misc]
+    try:
+        yield started
+    finally:
+        subprocess.Popen = original  # type: ignore[misc]
+
+
+def assert_no_secret_in(commands: list[list[str]], secrets: dict[str, str | None]) -> None:
+    assert commands, "no command was recorded"
+    for name, secret in secrets.items():
+        if not secret:
+            continue
+        for command in commands:
+            assert not any(secret in argument for argument in command), (
+                f"{name} is on the command line of {command[0]}"
+            )
 
 
 @pytest.fixture

@@ -383,6 +383,74 @@ def test_a_source_error_is_retried_then_succeeds(
     assert received.mails == [] and received.posts == []  # a retried failure alerts nobody
 
 
+def _task_process(ti_id: str) -> int | None:
+    """The pid of the process running a task instance (Airflow titles it with the TI's id)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if f"airflow worker -- {ti_id}" in title:
+                return int(entry.name)
+    return None
+
+
+def test_a_task_killed_mid_ingest_is_retried_and_loses_nothing(
+    deployment: Settings, client: AirflowClient, tmp_path: Path
+) -> None:
+    """kill -9 of the task's process while it loads four months of new document days: Airflow
+    retries it, the retry marks the killed run interrupted, deletes what it landed and never
+    committed, and goes on after its last commit; the raw tables equal one uninterrupted load
+    of the same sources, and each run's landing holds the parts it committed."""
+    from simulator.generate import simulate
+
+    later = tmp_path / "later"
+    simulate(later, scale=0.005, seed=7, start=date(2025, 9, 1), end=date(2025, 12, 31))
+    documents = deployment.home / "sources" / "documents"
+    for day in sorted((later / "documents").iterdir()):
+        shutil.copytree(day, documents / day.name)
+    landing = deployment.home / "landing" / "source=documents.messages"
+    landed_before = len(list(landing.rglob("*.parquet")))
+
+    dag_id = "govdata_ingest_documents"
+    run_id = client.trigger(dag_id)
+    deadline = time.monotonic() + 300
+    while (ingest := client.task_instances(dag_id, run_id).get("ingest", {})).get(
+        "state"
+    ) != "running" or len(list(landing.rglob("*.parquet"))) < landed_before + 5:
+        assert ingest.get("state") not in ("success", "failed", "up_for_retry"), ingest
+        assert time.monotonic() < deadline, "the ingest task did not start"
+        time.sleep(0.05)
+    pid = _task_process(ingest["id"])
+    assert pid is not None, f"no process titled for task instance {ingest['id']}"
+    os.kill(pid, 9)
+
+    run = client.wait(dag_id, run_id, timeout=300)
+    ingest = client.task_instances(dag_id, run_id)["ingest"]
+    assert run["state"] == "success" and ingest["try_number"] >= 2, (run, ingest)
+
+    one_run = load_settings(home=tmp_path / "one-run")
+    one_run.home.mkdir()
+    (one_run.home / "sources").symlink_to(deployment.home / "sources", target_is_directory=True)
+    assert all(r.counts.reconciles for r in pipeline.ingest_system(one_run, "documents"))
+    for table in ("raw.documents__register", "raw.documents__messages", "raw.documents__status"):
+        assert _raw_rows(deployment, table) == _raw_rows(one_run, table), table
+    with duckdb.connect(str(deployment.warehouse_path), read_only=True) as warehouse:
+        runs = warehouse.execute(
+            "select run_id, source, status, parts_committed, "
+            "rows_read = rows_loaded + rows_rejected + rows_duplicate "
+            "from ops.ingest_runs where source like 'documents.%'"
+        ).fetchall()
+    assert any(status == "interrupted" for _, _, status, _, _ in runs), runs
+    assert all(reconciles for *_, reconciles in runs), runs
+    for run_of, source, _status, committed, _ in runs:
+        parts = (deployment.home / "landing").glob(
+            f"source={source}/load_date=*/run_id={run_of}-part=*.parquet"
+        )
+        assert len(list(parts)) == committed, (run_of, source)
+
+
 # --- the same DAGs under the CeleryExecutor, on the PostgreSQL warehouse ---------------------
 
 

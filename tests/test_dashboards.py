@@ -29,7 +29,7 @@ import psycopg
 import pytest
 import yaml
 from browser import ARTIFACTS, DASHBOARDS, chart_count, chromium, logged_in_page, open_dashboard
-from conftest import SMALL_WINDOW
+from conftest import SMALL_WINDOW, assert_no_secret_in, commands_started
 from playwright.sync_api import Browser, Page
 from sqlalchemy.engine import make_url
 from superset_fixtures import build_small_warehouse, expected_figures
@@ -57,6 +57,10 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+#: The command lines Superset's first deployment started (set-up, import, server).
+STARTED_BY_DEPLOY: list[list[str]] = []
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, sources: Path) -> Iterator[Settings]:
     """A running Superset with the assets imported, on the small DuckDB warehouse."""
@@ -71,11 +75,14 @@ def served(tmp_path_factory: pytest.TempPathFactory, sources: Path) -> Iterator[
         superset_metadata_url=metadata_url,
         superset_admin_user="admin",
         superset_admin_password="test-admin-password",
+        superset_secret_key="test-secret-key-of-the-dashboards-module",
     )
     build_small_warehouse(settings, sources)
     try:
         started = time.monotonic()
-        url = superset.deploy(settings)
+        with commands_started() as commands:
+            url = superset.deploy(settings)
+        STARTED_BY_DEPLOY[:] = commands
         print(f"Superset deployed in {time.monotonic() - started:.1f} s: {url}")
         yield settings
     except superset.SupersetError as error:
@@ -423,3 +430,17 @@ def test_import_fails_loudly_on_a_broken_bundle(
         chart.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     with pytest.raises(superset.SupersetError, match=message):
         superset.import_assets(served, assets)
+
+
+def test_no_password_or_key_on_a_command_line(served: Settings) -> None:
+    """`ps` shows every process's arguments to every user of the machine: Superset's set-up,
+    import and server get their passwords and keys from the environment."""
+    assert_no_secret_in(
+        STARTED_BY_DEPLOY,
+        {
+            "the admin password": served.superset_admin_password,
+            "the demo users' password": served.superset_demo_password,
+            "the secret key": served.superset_secret_key,
+            "the metadata database password": make_url(served.superset_metadata_url).password,
+        },
+    )

@@ -26,6 +26,7 @@ import httpx
 import psycopg
 import pyarrow.parquet as pq
 import pytest
+from conftest import assert_no_secret_in, commands_started
 
 from core.settings import REPO_ROOT, Settings
 from govdata.services import free_port
@@ -166,6 +167,11 @@ def write_warehouse(path: Path, months: list[dt.date]) -> None:
         conn.executemany("INSERT INTO marts.kpi_unit_month VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
 
+#: The command lines the module's portal started on its way up (its first start: the admin
+#: user and the API token are created then).
+STARTED_BY_PORTAL: list[list[str]] = []
+
+
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CkanPortal]:
     home = tmp_path_factory.mktemp("govdata-home")
@@ -186,7 +192,9 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CkanPortal]:
     ckan = CkanPortal(settings)
     try:
         try:
-            ckan.up(timeout=180)
+            with commands_started() as started:
+                ckan.up(timeout=180)
+            STARTED_BY_PORTAL[:] = started
         except CkanError as error:
             pytest.fail(f"the local CKAN portal could not start: {error}", pytrace=False)
         yield ckan
@@ -749,3 +757,40 @@ def test_offline_package_validates_with_frictionless(tmp_path: Path) -> None:
     assert resource["schema"]["primaryKey"] == ["period_month", "unit_code", "kpi_code"]
     assert (descriptor.parent / resource["govdata"]["parquet"]).exists()
     assert "Privacy:" in resource["description"] and "Bảo vệ dữ liệu" in resource["description"]
+
+
+def test_no_password_or_token_on_a_command_line(portal: CkanPortal) -> None:
+    """`ps` shows every process's arguments to every user of the machine: the portal's admin
+    password, database passwords and API token never appear in them."""
+    from sqlalchemy.engine import make_url
+
+    settings = portal.settings
+    assert_no_secret_in(
+        STARTED_BY_PORTAL,
+        {
+            "the CKAN admin password": settings.ckan_admin_password,
+            "the publisher's API token": portal.settings.ckan_token(),
+            **{
+                f"the password of {url}": make_url(url).password
+                for url in (
+                    settings.ckan_db_url,
+                    settings.ckan_datastore_write_url,
+                    settings.ckan_datastore_read_url,
+                )
+            },
+        },
+    )
+    assert any("user" in command and "add" in command for command in STARTED_BY_PORTAL)
+    # ... and the password CKAN stored is the one of the settings (it went through the prompt)
+    with psycopg.connect(settings.ckan_db_url) as connection:
+        (stored,) = connection.execute(
+            'select password from "user" where name = %s', [settings.ckan_admin_user]
+        ).fetchone()
+    check = "import os; from passlib.hash import pbkdf2_sha512 as h; " \
+        "print(h.verify(os.environ['PASSWORD'], os.environ['STORED']))"  # fmt: skip
+    verified = subprocess.run(
+        [str(portal.venv / "bin" / "python"), "-c", check],
+        env={"PASSWORD": settings.ckan_admin_password, "STORED": stored},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert verified.stdout.strip() == "True"

@@ -294,14 +294,24 @@ class CkanPortal:
 
     # -- CKAN CLI -----------------------------------------------------------------------------
 
-    def cli(self, *args: str, timeout: float = 300.0) -> str:
-        """Run ``ckan -c ckan.ini ARGS`` in the CKAN venv and return its standard output."""
+    def cli(self, *args: str, timeout: float = 300.0, stdin: str | None = None) -> str:
+        """Run ``ckan -c ckan.ini ARGS`` in the CKAN venv and return its standard output.
+
+        It runs in a session of its own, without a terminal, so that a prompt (a password's)
+        reads ``stdin`` rather than the terminal of whoever runs the platform."""
         if not self.ckan_bin.exists():
             raise CkanError(f"CKAN is not installed in {self.venv}: run services/ckan/install.sh")
         command = [str(self.ckan_bin), "-c", str(self.ini_path), *args]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CKAN_", "VIRTUAL_ENV"))}
         result = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=timeout, check=False
+            command,
+            env=env,
+            input=stdin if stdin is not None else "",
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            start_new_session=True,
         )
         if result.returncode != 0:
             raise CkanError(
@@ -331,13 +341,16 @@ class CkanPortal:
                 'SELECT id, sysadmin, state FROM "user" WHERE name = %s', (user,)
             ).fetchone()
             if row is None:
+                # The password goes to CKAN's prompt on standard input, never on the command
+                # line (`ps` shows every process's arguments).
+                password = self.settings.ckan_admin_password
                 self.cli(
                     "user",
                     "add",
                     user,
                     f"email={user}@localhost.invalid",
-                    f"password={self.settings.ckan_admin_password}",
                     f"fullname={self.settings.ckan_organization_title}",
+                    stdin=f"{password}\n{password}\n",
                 )
                 row = conn.execute(
                     'SELECT id, sysadmin, state FROM "user" WHERE name = %s', (user,)
