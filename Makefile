@@ -27,13 +27,13 @@ demo: install
 test: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/pytest
+	.venv/bin/pytest -n 2 --dist loadfile
 
 # No server, no whole-warehouse build: what a change is checked with first (< 3 minutes).
 test-fast: system .venv/.synced native
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/pytest -m "not server and not slow"
+	.venv/bin/pytest -n 2 --dist loadfile -m "not server and not slow"
 
 install: system venvs native
 

@@ -18,8 +18,9 @@ from core.errors import SettingsError
 from core.settings import Settings, load_settings
 from govdata import backup, pipeline, simulation
 from ingestion.ledger import IngestResult
+from opendata.spec import default_manifest_path
 from simulator.generate import DEFAULT_END, DEFAULT_START
-from transform.dbt import DBT_PROJECT_DIR, run_dbt
+from transform.dbt import run_dbt
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
@@ -191,7 +192,7 @@ def docs() -> None:
     settings = _settings()
     _step("docs", lambda: run_dbt(settings, "docs generate"))
     console.print(
-        f"open {DBT_PROJECT_DIR / 'target' / 'index.html'}, or serve it with "
+        f"open {default_manifest_path().parent / 'index.html'}, or serve it with "
         "`dbt docs serve --project-dir dbt_project --profiles-dir dbt_project`"
     )
 

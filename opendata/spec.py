@@ -41,6 +41,7 @@ the publish fail: only aggregates leave the warehouse.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,9 +221,12 @@ class DatasetSpec:
 
 
 def default_manifest_path() -> Path:
+    """Where dbt wrote the manifest: its target path (``DBT_TARGET_PATH``, relative to the
+    project as dbt reads it, else ``dbt_project/target``)."""
     from core.settings import REPO_ROOT
 
-    return REPO_ROOT / "dbt_project" / "target" / "manifest.json"
+    project = REPO_ROOT / "dbt_project"
+    return project / os.environ.get("DBT_TARGET_PATH", "target") / "manifest.json"
 
 
 def load_manifest(path: Path | None = None) -> dict[str, Any]:

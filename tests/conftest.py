@@ -15,6 +15,10 @@ from typing import Any
 # Airflow reads its configuration once, at first import: point it at a throw-away home and
 # metadata database before any test module imports it.
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="govdata-airflow-"))
+# dbt writes its manifest, run results and partial-parse state under its target path: one per
+# test process, as `make test` runs two (pytest-xdist) that build at the same time.
+os.environ["DBT_TARGET_PATH"] = tempfile.mkdtemp(prefix="govdata-dbt-target-")
+os.environ["DBT_LOG_PATH"] = tempfile.mkdtemp(prefix="govdata-dbt-logs-")
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.parent / "dags")

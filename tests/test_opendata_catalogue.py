@@ -65,7 +65,7 @@ def catalogue(
         ckan_db_url=f"postgresql://{tag}@127.0.0.1:5432/{tag}",
         ckan_datastore_write_url=f"postgresql://{tag}@127.0.0.1:5432/{tag}_datastore",
         ckan_datastore_read_url=f"postgresql://{tag}_ro@127.0.0.1:5432/{tag}_datastore",
-        ckan_redis_url="redis://127.0.0.1:6379/13",
+        ckan_redis_url="redis://127.0.0.1:6379/12",
     )
     with sources_for(settings) as reading:
         pipeline.ingest(reading)

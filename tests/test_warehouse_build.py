@@ -14,6 +14,7 @@ from core.settings import Settings
 from core.warehouse import Warehouse, publish_serving_copy, session
 from govdata.pipeline import ingest
 from govdata.simulation import sources_for
+from opendata.spec import default_manifest_path
 from transform.dbt import DBT_PROJECT_DIR, run_dbt
 
 MARTS = {
@@ -233,7 +234,7 @@ def test_marts_are_identical_on_duckdb_and_postgres(
 
     # `govdata docs`: every model and column documented from the warehouse's catalog.
     run_dbt(duckdb_settings, "docs generate")
-    catalog = json.loads((DBT_PROJECT_DIR / "target" / "catalog.json").read_text())
+    catalog = json.loads((default_manifest_path().parent / "catalog.json").read_text())
     assert "model.govdata.kpi_unit_month" in catalog["nodes"]
 
 
