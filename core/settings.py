@@ -154,7 +154,9 @@ class Settings(BaseSettings):
     superset_admin_user: str = "admin"
     superset_admin_password: str = Field(
         DEFAULT_PASSWORDS["superset_admin_password"],
-        description="Superset admin's password; a production deployment refuses the default.",
+        description="Superset admin's password when the admin is created (changed in the UI "
+        "afterwards, it is kept; `govdata dashboards --reset-admin-password` sets it again); "
+        "a production deployment refuses the default.",
     )
     deployment: Literal["demo", "production"] = Field(
         "demo",
