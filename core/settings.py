@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     airflow_celery_broker_url: str = Field(
         "redis://127.0.0.1:6379/2", description="Celery broker (Redis) of the CeleryExecutor."
     )
+    airflow_celery_queue: str = Field(
+        "govdata",
+        description="The Celery queue the DAGs' tasks go to and the workers read: one per "
+        "deployment sharing a broker (a worker takes any task of its queue).",
+    )
     airflow_celery_result_backend: str | None = Field(
         None, description="Celery result backend [the metadata database]."
     )
@@ -154,7 +159,9 @@ class Settings(BaseSettings):
     superset_admin_user: str = "admin"
     superset_admin_password: str = Field(
         DEFAULT_PASSWORDS["superset_admin_password"],
-        description="Superset admin's password; a production deployment refuses the default.",
+        description="Superset admin's password when the admin is created (changed in the UI "
+        "afterwards, it is kept; `govdata dashboards --reset-admin-password` sets it again); "
+        "a production deployment refuses the default.",
     )
     deployment: Literal["demo", "production"] = Field(
         "demo",

@@ -7,7 +7,9 @@ freshness``), or an ingestion run whose counts do not add up, stops the run; the
 with every test, which swaps in the readers' serving copy only when all passed. A failure
 anywhere stops the run before publishing, so the portal and the dashboards keep the last good
 data, and alerts the data team. Publishing and the dashboards' refresh run only after a green
-build. The same steps as ``govdata build`` and ``govdata publish``.
+build (the dashboards read the new data by themselves; the refresh applies the access policy
+and a changed dashboards bundle, keeping what was changed in Superset's UI). The same steps
+as ``govdata build``, ``govdata publish`` and ``govdata dashboards``.
 """
 
 from __future__ import annotations
@@ -98,7 +100,10 @@ def govdata_build() -> None:
 
     @task(retries=0)
     def refresh_dashboards() -> str:
-        """Superset re-imports the dashboards onto the new data (when it is running)."""
+        """Superset's access policy for the communes in force, and the dashboards bundle if it
+        changed (when Superset is running). The dashboards read the new serving copy without
+        any import; what was changed in Superset's UI is kept (or saved, with a warning, when
+        a changed bundle overwrites it)."""
         from govdata.services import superset
 
         current = settings()
@@ -107,8 +112,9 @@ def govdata_build() -> None:
                 f"Superset is not running at {superset.base_url(current)}: the dashboards read "
                 "the new serving copy once started (`govdata dashboards`)"
             )
-        superset.import_assets(current, ensure_admin=False)
-        return superset.dashboard_url(current)
+        done = superset.import_assets(current, ensure_admin=False)
+        log.info("dashboards at %s: %s", superset.dashboard_url(current), done.summary())
+        return done.summary()
 
     gate = [source_freshness(), reconciliation()]
     built = build()

@@ -158,8 +158,10 @@ def _publish(settings: Settings, prune: bool = False) -> None:
         )
 
 
-def _dashboards(settings: Settings) -> None:
-    url = _step("dashboards", lambda: pipeline.dashboards(settings))
+def _dashboards(
+    settings: Settings, reimport: bool = False, reset_admin_password: bool = False
+) -> None:
+    url = _step("dashboards", lambda: pipeline.dashboards(settings, reimport, reset_admin_password))
     console.print(f"dashboard: {url}")
     from govdata.services import superset
 
@@ -226,9 +228,28 @@ def json_resources(path: Path) -> list[object]:
 
 
 @app.command()
-def dashboards() -> None:
-    """Start or refresh Superset with the dashboards from superset_assets/."""
-    _dashboards(_settings())
+def dashboards(
+    reimport: Annotated[
+        bool,
+        typer.Option(
+            help="Import the dashboards bundle even if it is unchanged since the last import "
+            "(assets changed in Superset are saved under home/superset/backups/ first)."
+        ),
+    ] = False,
+    reset_admin_password: Annotated[
+        bool,
+        typer.Option(
+            help="Set the Superset admin's password to GOVDATA_SUPERSET_ADMIN_PASSWORD "
+            "(read from the environment or .env, never from the command line)."
+        ),
+    ] = False,
+) -> None:
+    """Start or refresh Superset with the dashboards from superset_assets/.
+
+    What was changed in Superset's UI is kept: the bundle is imported only when it changed,
+    after saving what it overwrites; the admin's password is never reset unless asked.
+    """
+    _dashboards(_settings(), reimport, reset_admin_password)
 
 
 @app.command("backup")

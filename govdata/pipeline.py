@@ -234,8 +234,15 @@ def package(settings: Settings, directory: Path) -> Path:
     return write_package(settings, directory)
 
 
-def dashboards(settings: Settings) -> str:
-    """Start (or refresh) Superset with the dashboards as code; returns the dashboard URL."""
+def dashboards(
+    settings: Settings, reimport: bool = False, reset_admin_password: bool = False
+) -> str:
+    """Start (or refresh) Superset with the dashboards as code; returns the dashboard URL.
+
+    What was changed in Superset's UI is kept (see govdata.services.superset.import_assets);
+    ``reimport`` imports the bundle even when unchanged, ``reset_admin_password`` sets the
+    admin's password from the settings.
+    """
     from govdata.services import superset
 
-    return superset.deploy(settings)
+    return superset.deploy(settings, reimport=reimport, reset_admin_password=reset_admin_password)

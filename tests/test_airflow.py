@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import threading
@@ -451,6 +452,35 @@ def test_a_task_killed_mid_ingest_is_retried_and_loses_nothing(
         assert len(list(parts)) == committed, (run_of, source)
 
 
+def test_a_restart_keeps_an_operators_variable_and_one_writer(
+    deployment: Settings, client: AirflowClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator changes a variable and raises the writer pool through the REST API, as the
+    UI does; the provisioning every start runs keeps the variable and says so, and puts the
+    DuckDB writer pool back to one slot, loudly (tests/test_airflow_provision.py: the rest)."""
+    channels = "email trucban@tinh.gov.vn"
+    client._call(
+        "PATCH",
+        "/variables/govdata_alert_channels",
+        json={"key": "govdata_alert_channels", "value": channels},
+    )
+    pool = client._call("GET", f"/pools/{airflow.WAREHOUSE_WRITER_POOL}")
+    client._call(
+        "PATCH",
+        f"/pools/{airflow.WAREHOUSE_WRITER_POOL}",
+        json={"pool": pool["name"], "slots": 3, "include_deferred": pool["include_deferred"]},
+    )
+    with caplog.at_level(logging.WARNING, logger=airflow.__name__):
+        airflow.run_provision(deployment)
+    assert client._call("GET", "/variables/govdata_alert_channels")["value"] == channels
+    assert client._call("GET", f"/pools/{airflow.WAREHOUSE_WRITER_POOL}")["slots"] == 1
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert sorted(level for level, _ in said) == ["ERROR", "WARNING"], said
+    (warning,), (error,) = ([m for level, m in said if level == lv] for lv in ("WARNING", "ERROR"))
+    assert "kept variable govdata_alert_channels" in warning and repr(channels) in warning
+    assert "had 3 slots (changed in Airflow): put back to 1" in error, said
+
+
 # --- the same DAGs under the CeleryExecutor, on the PostgreSQL warehouse ---------------------
 
 
@@ -473,6 +503,7 @@ def test_celery_executor_runs_every_dag_on_postgres(
         "GOVDATA_AIRFLOW_PORT": str(free_port()),
         "GOVDATA_AIRFLOW_METADATA_URL": f"postgresql://postgres@127.0.0.1:5432/{tag}",
         "GOVDATA_AIRFLOW_CELERY_BROKER_URL": "redis://127.0.0.1:6379/10",
+        "GOVDATA_AIRFLOW_CELERY_QUEUE": tag,  # another deployment's worker never takes them
         "GOVDATA_SUPERSET_PORT": str(free_port()),
         "GOVDATA_SUPERSET_METADATA_URL": f"postgresql://postgres@127.0.0.1:5432/{tag}_superset",
         "GOVDATA_RUN_DEADLINE_MINUTES": "0.2",

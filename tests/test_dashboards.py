@@ -13,10 +13,13 @@ Chromium cannot start, the tests fail and say why.
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -269,6 +272,31 @@ def test_charts_queried_while_the_serving_copy_is_swapped_get_no_error(
     assert not failures, failures[:3]
 
 
+def test_the_dashboards_read_a_new_build_without_an_import(served: Settings) -> None:
+    """A green build swaps in a new serving copy; the next query reads it (no cache, the file
+    opened per query), so the build's refresh need not import anything for new data."""
+    with closing(_api_session(served)) as client:
+        dossiers = dataset_ids(client)["proc_dossiers_month"]
+
+        def rows() -> int:
+            return int(count_rows(client, dossiers, []).json()["result"][0]["data"][0]["rows"])
+
+        before = rows()
+        newer = served.serving_path.with_suffix(".duckdb.new")
+        shutil.copy(served.serving_path, newer)
+        with duckdb.connect(str(newer)) as copy:
+            copy.execute(
+                "insert into marts.proc_dossiers_month"
+                " select * from marts.proc_dossiers_month limit 1"
+            )
+        os.replace(newer, served.serving_path)  # as a build swaps its copy in
+        try:
+            assert rows() == before + 1
+        finally:
+            publish_serving_copy(served)  # the warehouse's own marts again
+        assert rows() == before
+
+
 def _commune_with_most_dossiers(settings: Settings) -> tuple[str, str]:
     """Two communes of today with dossiers: (the one with most, another one)."""
     with duckdb.connect(str(settings.serving_path), read_only=True) as warehouse:
@@ -397,12 +425,98 @@ def test_a_production_deployment_refuses_default_passwords(tmp_path: Path) -> No
         superset.deploy(on_postgres)
 
 
-def test_deploy_again_only_reimports(served: Settings) -> None:
+def _writing(client: httpx.Client, settings: Settings) -> httpx.Client:
+    """The client with the CSRF token and referer the UI sends with its changes."""
+    client.headers["X-CSRFToken"] = client.get("/api/v1/security/csrf_token/").json()["result"]
+    client.headers["Referer"] = superset.base_url(settings)
+    return client
+
+
+def _dashboard_title(client: httpx.Client, settings: Settings, topic: str) -> tuple[int, str]:
+    slug = settings.profile.dashboard_slug(topic)
+    answer = client.get(f"/api/v1/dashboard/{slug}")
+    assert answer.status_code == 200, answer.text
+    return answer.json()["result"]["id"], answer.json()["result"]["dashboard_title"]
+
+
+def _login_status(settings: Settings, password: str) -> int:
+    with httpx.Client(base_url=superset.base_url(settings), timeout=60) as client:
+        answer = client.post(
+            "/api/v1/security/login",
+            json={"username": settings.superset_admin_user, "password": password,
+                  "provider": "db"},
+        )  # fmt: skip
+        return answer.status_code
+
+
+def test_deploying_again_keeps_what_was_changed_in_the_ui(
+    served: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The admin changes their password, a leader renames a dashboard and someone widens a
+    commune's row-level filter, through Superset's API as the UI does. Deploying again (what
+    the build's refresh does too, the admin aside) keeps the password and the title (the bundle
+    is unchanged: no import) and puts the filter back with a warning; a changed bundle
+    overwrites the dashboard only after saving it, with a warning naming it."""
     pid = superset.running_pid(served)
     assert pid is not None
-    assert superset.deploy(served) == superset.dashboard_url(served)
-    assert superset.running_pid(served) == pid
-    assert superset.is_healthy(served)
+    password = "changed-in-the-ui"
+    with closing(_writing(_api_session(served), served)) as admin:
+        assert admin.put("/api/v1/me/", json={"password": password}).status_code == 200
+        kpi, title = _dashboard_title(admin, served, "kpi")
+        renamed = f"{title} (bản lãnh đạo sửa)"
+        answer = admin.put(f"/api/v1/dashboard/{kpi}", json={"dashboard_title": renamed})
+        assert answer.status_code == 200, answer.text
+        filters = admin.get("/api/v1/rowlevelsecurity/", params={"q": "(page_size:1)"})
+        (rls,) = filters.json()["result"]
+        shown = admin.get(f"/api/v1/rowlevelsecurity/{rls['id']}").json()["result"]
+        widened = {
+            "name": shown["name"],
+            "filter_type": shown["filter_type"],
+            "clause": "1 = 1",
+            "roles": [role["id"] for role in shown["roles"]],
+            "tables": [table["id"] for table in shown["tables"]],
+        }  # the whole filter, as the UI's form sends it
+        answer = admin.put(f"/api/v1/rowlevelsecurity/{rls['id']}", json=widened)
+        assert answer.status_code == 200, answer.text
+    try:
+        with caplog.at_level(logging.INFO, logger=superset.__name__):
+            assert superset.deploy(served) == superset.dashboard_url(served)
+        assert superset.running_pid(served) == pid
+        said = [(r.levelname, r.getMessage()) for r in caplog.records]
+        assert any(m.startswith("Superset: the bundle is as imported on") for _, m in said), said
+        (put_back,) = [m for level, m in said if level == "WARNING"]
+        assert f"row-level filter {rls['name']!r}: clause put back (clause was '1 = 1')" in (
+            put_back
+        )
+        assert _login_status(served, served.superset_admin_password) == 401
+        with closing(_api_session(served, password=password)) as admin:
+            assert _dashboard_title(admin, served, "kpi") == (kpi, renamed)
+            clause = admin.get(f"/api/v1/rowlevelsecurity/{rls['id']}").json()["result"]
+            assert clause["clause"] == rls["clause"] != "1 = 1"
+
+        # A new bundle (a chart's description changed) is imported, the rename saved first.
+        assets = tmp_path / "assets"
+        shutil.copytree(superset.ASSETS_DIR, assets)
+        chart = next((assets / "charts").glob("*.yaml"))
+        config = yaml.safe_load(chart.read_text(encoding="utf-8"))
+        config["description"] = f"{config.get('description') or ''} (sửa)"
+        chart.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+        changed = superset.import_assets(served, assets)
+        assert changed.imported and changed.backup is not None, changed
+        (warning,) = changed.warnings  # the dashboard renamed, and nothing else
+        saved = changed.backup / "dashboards.zip"
+        assert renamed in warning and str(saved) in warning, warning
+        with zipfile.ZipFile(saved) as backup:
+            dashboards = [n for n in backup.namelist() if "/dashboards/" in n]
+            assert [yaml.safe_load(backup.read(n))["dashboard_title"] for n in dashboards] == [
+                renamed
+            ]
+        with closing(_api_session(served, password=password)) as admin:
+            assert _dashboard_title(admin, served, "kpi") == (kpi, title)
+    finally:  # the module's bundle and admin password again (explicitly reset)
+        restored = superset.import_assets(served, reset_admin_password=True)
+    assert restored.imported and restored.backup is None and not restored.warnings, restored
+    assert _login_status(served, served.superset_admin_password) == 200
 
 
 @pytest.mark.parametrize(

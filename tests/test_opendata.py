@@ -709,6 +709,41 @@ def test_portal_databases_are_named_after_the_home(tmp_path: Path) -> None:
     assert Settings(home=tmp_path / "a", ckan_db_url="").ckan_db_url == first.ckan_db_url
 
 
+def test_a_restart_keeps_the_titles_set_in_the_portal(
+    portal: CkanPortal, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sysadmin retitles the site (the UI's Config page) and the organization in the portal;
+    stopping and starting it keeps both. The publisher's account, demoted there, is made a
+    sysadmin again (publishing needs it), and the log says so."""
+    settings = portal.settings
+    sysadmin = CkanClient(settings.ckan_url, api_token=portal.token_path.read_text().strip())
+    site_title = "Cổng dữ liệu mở (tiêu đề do quản trị đặt)"
+    organization_title = "Sở Khoa học và Công nghệ (tên do quản trị đặt)"
+    sysadmin.call("config_option_update", {"ckan.site_title": site_title})
+    sysadmin.call(
+        "organization_patch", {"id": settings.ckan_organization, "title": organization_title}
+    )
+    with psycopg.connect(portal.db.url, autocommit=True) as conn:
+        conn.execute(
+            'UPDATE "user" SET sysadmin = false WHERE name = %s', (settings.ckan_admin_user,)
+        )
+    portal.stop()
+    with caplog.at_level("WARNING", logger="govdata.services.ckan"):
+        portal.up(timeout=180)
+    public = client(settings)
+    assert public.call("status_show")["site_title"] == site_title
+    assert public.call("organization_show", {"id": settings.ckan_organization})["title"] == (
+        organization_title
+    )
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert f"the publisher {settings.ckan_admin_user} was not a sysadmin" in warning
+    with psycopg.connect(portal.db.url) as conn:
+        (is_sysadmin,) = conn.execute(
+            'SELECT sysadmin FROM "user" WHERE name = %s', (settings.ckan_admin_user,)
+        ).fetchone()
+    assert is_sysadmin
+
+
 def test_clean_portal_then_republish_heals_every_download(
     portal: CkanPortal, settings: Settings, manifest_path: Path, first_publish: Any
 ) -> None:

@@ -14,9 +14,13 @@ Login: Airflow's simple auth manager (Airflow 3's own; no FAB provider to instal
 admin user, ``GOVDATA_AIRFLOW_ADMIN_USER``, whose password (``GOVDATA_AIRFLOW_ADMIN_PASSWORD``)
 is written to the manager's password file under home (mode 600) at every start.
 
-What the DAGs need is created from code at every start (:func:`provision`): the one-slot
+What the DAGs need is provisioned from code at every start (:func:`provision`): the one-slot
 ``warehouse_writer`` pool (DuckDB: one writer), connections naming the warehouse, the portal and
-the dashboards, and variables naming the home, target and province.
+the dashboards, and variables naming the home, target and province. Each is created when
+missing; one an operator changed in Airflow is kept, with a warning naming the difference from
+the settings; one still as provisioned follows the settings. The exception: on DuckDB the pool
+never has more than one slot (a second writer would fail on the file's lock), and putting it
+back is logged as an error.
 
     python -m govdata.services.airflow up|run|down|status|provision
 """
@@ -24,6 +28,7 @@ the dashboards, and variables naming the home, target and province.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -33,6 +38,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -140,6 +146,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="30",
         AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
         AIRFLOW__CELERY__BROKER_URL=settings.airflow_celery_broker_url,
+        AIRFLOW__OPERATORS__DEFAULT_QUEUE=settings.airflow_celery_queue,
         AIRFLOW__CELERY__RESULT_BACKEND=backend,
         AIRFLOW__CELERY__WORKER_CONCURRENCY=str(settings.airflow_parallelism),
         AIRFLOW__COSMOS__ENABLE_TELEMETRY="False",
@@ -252,27 +259,155 @@ def _alert_channels(settings: Settings) -> list[str]:
     return alerts.channels(settings)
 
 
-def provision() -> None:
-    """Pool, connections and variables in the metadata database (run inside the Airflow
-    environment by :func:`up`: ``python -m govdata.services.airflow provision``)."""
+POOL_DESCRIPTION = "The warehouse's one writer (DuckDB): ingestion and build take turns."
+# Worded as before this module kept operators' changes: an upgraded deployment's pool and
+# variables are found as provisioned, not as changed by an operator.
+VARIABLE_DESCRIPTION = "Set by govdata.services.airflow at start."
+
+
+def wanted(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Everything :func:`provision` keeps in the metadata database, by ``kind:name``."""
+    items: dict[str, dict[str, Any]] = {
+        f"pool:{WAREHOUSE_WRITER_POOL}": {
+            "slots": 1,
+            "description": POOL_DESCRIPTION,
+            "include_deferred": False,
+        }
+    }
+    for conn_id, fields in connections(settings).items():
+        items[f"connection:{conn_id}"] = fields
+    for key, value in variables(settings).items():
+        items[f"variable:{key}"] = {"val": value, "description": VARIABLE_DESCRIPTION}
+    return items
+
+
+@dataclass
+class Provisioning:
+    """What :func:`provision` did: lines to log at info, warning and error level."""
+
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def log(self) -> None:
+        for line in self.notes:
+            log.info("Airflow: %s", line)
+        for line in self.warnings:
+            log.warning("Airflow: %s", line)
+        for line in self.errors:
+            log.error("Airflow: %s", line)
+
+
+def _fingerprint(fields: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _differences(have: dict[str, Any], want: dict[str, Any]) -> str:
+    """The fields that differ, with both values (a password's never shown)."""
+    parts = []
+    for name, value in want.items():
+        if have.get(name) == value:
+            continue
+        if name == "password":
+            parts.append("password (differs)")
+        else:
+            parts.append(f"{name} {have.get(name)!r} (settings: {value!r})")
+    return ", ".join(parts)
+
+
+def provisioned_path(settings: Settings) -> Path:
+    """What :func:`provision` last wrote, as fingerprints: its own, or an operator's?"""
+    return airflow_home(settings) / "provisioned.json"
+
+
+def _metadata_name(settings: Settings) -> str:
+    return make_url(settings.airflow_metadata_url).render_as_string(hide_password=True)
+
+
+def provision(settings: Settings) -> Provisioning:
+    """Pool, connections and variables in the metadata database, created when missing and
+    never reverting an operator's change (run inside the Airflow environment by :func:`up`,
+    ``python -m govdata.services.airflow provision``; in process by the tests).
+
+    An item differing from the settings is updated only when it is still what the last
+    provisioning wrote (the settings changed); else the operator changed it in Airflow, and it
+    is kept with a warning. On DuckDB the writer pool is put back to one slot if raised.
+    """
     from airflow.models.connection import Connection
     from airflow.models.pool import Pool
     from airflow.models.variable import Variable
     from airflow.utils.session import create_session
 
-    settings = load_settings()
-    Pool.create_or_update_pool(
-        WAREHOUSE_WRITER_POOL,
-        slots=1,
-        description="The warehouse's one writer (DuckDB): ingestion and build take turns.",
-        include_deferred=False,
+    done = Provisioning()
+    path = provisioned_path(settings)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        record = {}
+    last: dict[str, str] = (
+        record.get("items", {}) if record.get("metadata") == _metadata_name(settings) else {}
     )
+    written: dict[str, str] = {}
     with create_session() as session:
-        for conn_id, fields in connections(settings).items():
-            session.query(Connection).filter(Connection.conn_id == conn_id).delete()
-            session.add(Connection(conn_id=conn_id, **fields))
-    for key, value in variables(settings).items():
-        Variable.set(key, value, description="Set by govdata.services.airflow at start.")
+        for key, want in wanted(settings).items():
+            kind, name = key.split(":", 1)
+            if kind == "pool":
+                row = session.query(Pool).filter(Pool.pool == name).one_or_none()
+            elif kind == "connection":
+                row = session.query(Connection).filter(Connection.conn_id == name).one_or_none()
+            else:
+                row = session.query(Variable).filter(Variable.key == name).one_or_none()
+            if row is None:
+                if kind == "pool":
+                    row = Pool(pool=name, **want)
+                elif kind == "connection":
+                    row = Connection(conn_id=name, **want)
+                else:
+                    row = Variable(key=name, **want)
+                session.add(row)
+                done.notes.append(f"created {kind} {name}")
+                written[key] = _fingerprint(want)
+                continue
+            have = {column: getattr(row, column) for column in want}
+            if (
+                kind == "pool"
+                and settings.target == "duckdb"
+                and (have["slots"] > 1 or have["slots"] < 0)
+            ):
+                done.errors.append(
+                    f"pool {name} had {have['slots']} slots (changed in Airflow): put back to 1,"
+                    " as the DuckDB warehouse takes one writer at a time (a second one fails on"
+                    " the file's lock); writers side by side need GOVDATA_TARGET=postgres"
+                )
+                row.slots = have["slots"] = 1
+            if have == want:
+                written[key] = _fingerprint(want)
+            elif last.get(key) == _fingerprint(have):
+                done.notes.append(
+                    f"updated {kind} {name} from the settings: {_differences(have, want)}"
+                )
+                for column, value in want.items():
+                    setattr(row, column, value)
+                written[key] = _fingerprint(want)
+            else:
+                done.warnings.append(
+                    f"kept {kind} {name} as changed in Airflow; it differs from the settings in"
+                    f" {_differences(have, want)} (delete it to have it provisioned again)"
+                )
+                if key in last:
+                    written[key] = last[key]
+    path.write_text(json.dumps({"metadata": _metadata_name(settings), "items": written}))
+    return done
+
+
+def run_provision(settings: Settings) -> Provisioning:
+    """:func:`provision` in the Airflow environment; what it did is logged here too."""
+    report = run_dir(settings) / "provision.json"
+    report.unlink(missing_ok=True)
+    _run(settings, [sys.executable, "-m", "govdata.services.airflow", "provision"], "provision")
+    done = Provisioning(**json.loads(report.read_text()))
+    done.log()
+    return done
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -319,7 +454,13 @@ def _processes(settings: Settings) -> dict[str, list[str]]:
         "dag-processor": [airflow, "dag-processor"],
     }
     if settings.airflow_executor == "CeleryExecutor":
-        commands["celery-worker"] = [airflow, "celery", "worker", "--queues", "default"]
+        commands["celery-worker"] = [
+            airflow,
+            "celery",
+            "worker",
+            "--queues",
+            settings.airflow_celery_queue,
+        ]
     return commands
 
 
@@ -369,7 +510,7 @@ def up(settings: Settings, timeout: float = 240.0) -> str:
     started = time.monotonic()
     migrate(settings)
     write_admin_password(settings)
-    _run(settings, [sys.executable, "-m", "govdata.services.airflow", "provision"], "provision")
+    run_provision(settings)
     for name, args in _processes(settings).items():
         if running_pid(settings, name) is None:
             _spawn(settings, name, args)
@@ -597,10 +738,12 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     command = argv[0] if argv else "status"
-    if command == "provision":
-        provision()
-        return 0
     settings = load_settings()
+    if command == "provision":
+        done = provision(settings)
+        done.log()
+        (run_dir(settings) / "provision.json").write_text(json.dumps(asdict(done)))
+        return 0
     if command == "up":
         url = up(settings)
         print(f"Airflow: {url}  login {settings.airflow_admin_user}")

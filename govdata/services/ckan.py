@@ -26,6 +26,12 @@ still exist; when this home's files were lost (``rm -rf data``) it re-pairs them
 publish uploads the missing files again (the publisher checks what the portal serves).
 
 A running server is restarted by ``up`` when ``ckan.ini`` or the CKAN install changed.
+
+What a sysadmin changes in the portal's UI is kept: ``up`` writes the site's title and
+description into ``ckan.ini`` only as defaults (the values set in the UI's Config page are kept
+in CKAN's database and win), and creates the organization only when it is missing. The one
+thing put back is the publisher's account (active and sysadmin, with an API token), which
+publishing needs; ``up`` logs a warning when it does.
 """
 
 from __future__ import annotations
@@ -358,6 +364,16 @@ class CkanPortal:
                 assert row is not None
             user_id, sysadmin, state = row
             if state != "active" or not sysadmin:
+                # The platform's own account: publishing needs it active and sysadmin. Put
+                # back, and said: to stop publishing, pause the build DAG instead.
+                was = [state] if state != "active" else []
+                was += [] if sysadmin else ["not a sysadmin"]
+                log.warning(
+                    "CKAN: the publisher %s was %s in the portal: made an active sysadmin again"
+                    " (publishing needs it; to stop publishing, pause the govdata_build DAG)",
+                    user,
+                    " and ".join(was),
+                )
                 conn.execute(
                     """UPDATE "user" SET sysadmin = true, state = 'active' WHERE id = %s""",
                     (user_id,),
@@ -370,6 +386,11 @@ class CkanPortal:
                 ).fetchone()
                 if known:
                     return token
+                log.warning(
+                    "CKAN: the publisher's API token in %s was revoked in the portal: created"
+                    " a new one",
+                    self.token_path,
+                )
         token = self.cli("user", "token", "add", "-q", user, TOKEN_NAME).strip().splitlines()[-1]
         self.home.mkdir(parents=True, exist_ok=True)
         self.token_path.touch(mode=0o600)

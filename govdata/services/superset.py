@@ -7,8 +7,14 @@ environment variables derived from the platform's settings.
     url = deploy(settings)  # install if needed, set up, import the assets, serve; idempotent
     stop(settings)
 
-`deploy` is safe to re-run: when Superset already answers on the port it only re-imports the
-assets (which overwrite the database, datasets, charts and dashboards of the bundle).
+`deploy` is safe to re-run: when Superset already answers on the port it only brings the
+assets up to date, and loses nothing changed in the UI. The bundle (superset_assets/, with the
+province's names and the warehouse URI filled in) is imported only when it differs from the
+last one imported; when it does, every asset of it changed in Superset since is exported to
+``home/superset/backups/`` first, with a warning naming it. The admin user is created when
+missing and its password never reset, unless asked (``govdata dashboards
+--reset-admin-password``). The dashboards need no import to show new data: they query the
+serving copy (or PostgreSQL) at every view, uncached.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -196,12 +203,42 @@ def drop_database(url: str) -> None:
 # --- setup and assets -----------------------------------------------------------------------
 
 
-def import_assets(
-    settings: Settings, assets_dir: Path = ASSETS_DIR, ensure_admin: bool = True
-) -> str:
-    """Import (overwrite) the assets bundle with the warehouse URI of the settings.
+@dataclass(frozen=True)
+class AssetsImport:
+    """What bringing the dashboards up to date did."""
 
-    Raises SupersetError with Superset's message on any problem in the bundle or the import.
+    imported: bool  # False: the bundle was as last imported, Superset left as it is
+    notes: list[str]
+    warnings: list[str]  # a change made in Superset that was overwritten, put back or kept
+    backup: Path | None  # where the overwritten assets were saved
+
+    def summary(self) -> str:
+        done = "imported the assets bundle" if self.imported else "the bundle is unchanged"
+        saved = f"; overwritten assets saved in {self.backup}" if self.backup else ""
+        return f"{done}; {len(self.warnings)} warnings{saved}"
+
+
+def backups_dir(settings: Settings) -> Path:
+    """Where assets changed in Superset are saved before an import overwrites them."""
+    return settings.home / "superset" / "backups"
+
+
+def import_assets(
+    settings: Settings,
+    assets_dir: Path = ASSETS_DIR,
+    ensure_admin: bool = True,
+    *,
+    reimport: bool = False,
+    reset_admin_password: bool = False,
+) -> AssetsImport:
+    """Bring Superset's dashboards up to date with the assets bundle and the access policy.
+
+    The bundle (with the warehouse URI of the settings) is imported only when it changed since
+    the last import, or with ``reimport``; assets changed in Superset since are saved first
+    (services/superset/import_assets.py). ``ensure_admin`` creates the admin user when
+    missing; ``reset_admin_password`` sets its password from the settings. Every warning is
+    logged. Raises SupersetError with Superset's message on any problem in the bundle or the
+    import.
     """
     if settings.target == "duckdb" and not settings.serving_path.is_file():
         raise SupersetError(
@@ -212,6 +249,8 @@ def import_assets(
     bundle = render_bundle(settings, assets_dir)
     access = run_dir(settings) / "access.json"
     access.write_text(json.dumps(access_spec(settings), ensure_ascii=False), encoding="utf-8")
+    report = run_dir(settings) / "superset-import.json"
+    report.unlink(missing_ok=True)
     env = superset_env(settings)
     env["GOVDATA_WAREHOUSE_URI"] = warehouse_uri(settings)
     env["GOVDATA_SUPERSET_ADMIN_PASSWORD"] = settings.superset_admin_password
@@ -225,11 +264,30 @@ def import_assets(
         settings.superset_admin_user,
         "--access",
         str(access),
+        "--backups",
+        str(backups_dir(settings)),
+        "--report",
+        str(report),
     ]
     if ensure_admin:
         args.append("--ensure-admin")
+    if reset_admin_password:
+        args.append("--reset-admin-password")
+    if reimport:
+        args.append("--reimport")
     log_file = run_dir(settings) / "superset-setup.log"
-    return _run(args, env, f"importing Superset assets from {assets_dir}", log_file)
+    _run(args, env, f"bringing Superset up to date with {assets_dir}", log_file)
+    done = json.loads(report.read_text(encoding="utf-8"))
+    for note in done["notes"]:
+        log.info("Superset: %s", note)
+    for warning in done["warnings"]:
+        log.warning("Superset: %s", warning)
+    return AssetsImport(
+        imported=done["imported"],
+        notes=done["notes"],
+        warnings=done["warnings"],
+        backup=Path(done["backup"]) if done["backup"] else None,
+    )
 
 
 def current_communes(settings: Settings) -> list[dict[str, str]]:
@@ -320,12 +378,14 @@ def render_bundle(settings: Settings, assets_dir: Path = ASSETS_DIR) -> Path:
     return rendered
 
 
-def setup(settings: Settings) -> None:
+def setup(
+    settings: Settings, reimport: bool = False, reset_admin_password: bool = False
+) -> AssetsImport:
     """Metadata database, schema migrations, roles and permissions, admin user, assets."""
     create_database(settings.superset_metadata_url)
     _superset(settings, "db", "upgrade", what="superset db upgrade")
     _superset(settings, "init", what="superset init")
-    import_assets(settings, ensure_admin=True)
+    return import_assets(settings, reimport=reimport, reset_admin_password=reset_admin_password)
 
 
 # --- web server -----------------------------------------------------------------------------
@@ -492,11 +552,13 @@ def stop(settings: Settings, timeout: float = 30.0) -> bool:
     return True
 
 
-def deploy(settings: Settings) -> str:
-    """Install if needed, set up, import the assets and serve; returns the dashboard's URL.
+def deploy(settings: Settings, reimport: bool = False, reset_admin_password: bool = False) -> str:
+    """Install if needed, set up, bring the assets up to date and serve; returns the
+    dashboard's URL.
 
-    When Superset already answers on the port, only the assets are re-imported. A production
-    deployment refuses to start with default passwords.
+    When Superset already answers on the port, only the assets are brought up to date (see
+    :func:`import_assets`, which ``reimport`` and ``reset_admin_password`` are passed to). A
+    production deployment refuses to start with default passwords.
     """
     if settings.deployment == "production" and (defaults := settings.default_passwords()):
         raise SupersetError(
@@ -504,10 +566,10 @@ def deploy(settings: Settings) -> str:
         )
     install()
     if is_healthy(settings):
-        import_assets(settings, ensure_admin=True)
+        import_assets(settings, reimport=reimport, reset_admin_password=reset_admin_password)
         if running_pid(settings) is None:
             log.warning("a Superset this platform did not start answers on the port")
     else:
-        setup(settings)
+        setup(settings, reimport=reimport, reset_admin_password=reset_admin_password)
         start(settings)
     return dashboard_url(settings)
