@@ -13,23 +13,27 @@ from pathlib import Path
 from typing import Any
 
 # Airflow reads its configuration once, at first import: point it at a throw-away home and
-# metadata database before any test module imports it.
-_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="govdata-airflow-"))
-# dbt writes its manifest, run results and partial-parse state under its target path: one per
-# test process, as `make test` runs two (pytest-xdist) that build at the same time.
-os.environ["DBT_TARGET_PATH"] = tempfile.mkdtemp(prefix="govdata-dbt-target-")
-os.environ["DBT_LOG_PATH"] = tempfile.mkdtemp(prefix="govdata-dbt-logs-")
-os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
-os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
+# metadata database before any test module imports it. dbt writes its manifest, run results
+# and partial-parse state under its target path: one per test process, as `make test` runs two
+# (pytest-xdist) that build at the same time. Once per process: this module is imported twice
+# when a test imports it as `tests.conftest`, and a second home would leave Airflow (already
+# configured) reading another database than the one the tests initialise.
+if os.environ.get("GOVDATA_TESTS_PID") != str(os.getpid()):
+    os.environ["GOVDATA_TESTS_PID"] = str(os.getpid())
+    _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="govdata-airflow-"))
+    os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
+    os.environ["DBT_TARGET_PATH"] = tempfile.mkdtemp(prefix="govdata-dbt-target-")
+    os.environ["DBT_LOG_PATH"] = tempfile.mkdtemp(prefix="govdata-dbt-logs-")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.parent / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 
-import psycopg  # noqa: E402
-import pytest  # noqa: E402
+import psycopg
+import pytest
 
-from simulator.generate import simulate  # noqa: E402
+from simulator.generate import simulate
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # A small window is enough to exercise every path; the benchmarks use full scale.

@@ -30,6 +30,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import PG_ADMIN_URL, require_postgres
 
 from core.errors import SourceError
 from core.settings import Settings
@@ -43,7 +44,6 @@ from simulator.agencies import build_agencies
 from simulator.documents import write_document_system
 from simulator.generate import write_agencies, write_system
 from simulator.units import load_region
-from tests.conftest import PG_ADMIN_URL, require_postgres
 
 WINDOW = (date(2025, 6, 20), date(2025, 7, 10))  # crosses the merger
 SCALE, SEED, FAULT_RATE = 0.01, 11, 0.05
