@@ -79,11 +79,21 @@ def read_packages(path: Path, origin: str) -> tuple[Block, dict[int, str]]:
         problems = {i: _not_a_message(n) for i, n in enumerate(names) if not _is_message(n)}
     else:
         names, contents, problems = _read_zip(path, origin)
-    lines = pa.array(contents, pa.large_binary())
+    lines = _binary_array(contents)
     numbers = np.arange(1, len(contents) + 1)
     block = Block(origin, lines, numbers, path.stat().st_size if path.is_file() else 0,
                   len(contents) + 1, tuple(names))  # fmt: skip
     return block, problems
+
+
+def _binary_array(contents: list[bytes]) -> pa.LargeBinaryArray:
+    """The entries as one Arrow array, its data allocated once at its full size:
+    ``pa.array`` grows its buffer entry by entry, and the reallocations of a day's ~70 MB of
+    documents cost it ~0.5 s of CPU, ten times this."""
+    offsets = np.zeros(len(contents) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, contents), np.int64, len(contents)), out=offsets[1:])
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(contents))]
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(contents), buffers)
 
 
 def _read_zip(path: Path, origin: str) -> tuple[list[str], list[bytes], dict[int, str]]:
