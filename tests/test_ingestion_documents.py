@@ -41,6 +41,7 @@ from ingestion.ledger import IngestResult
 from ingestion.lines import utf8_column
 from simulator.agencies import build_agencies
 from simulator.documents import write_document_system
+from simulator.edxml_files import pretty
 from simulator.generate import write_agencies, write_system
 from simulator.units import load_region
 from tests.conftest import PG_ADMIN_URL, require_postgres
@@ -533,6 +534,7 @@ def test_the_grammar_accepts_no_line_a_parser_rejects(clean: Path, source: str) 
     rng = random.Random(5)
     originals = [line for _, line in export_lines(clean, source)][:300]
     originals += [default_namespace(line) for line in originals[:100]]
+    originals += [pretty(line) for line in originals[200:400:2]]  # both forms, pretty-printed
     mutants = []
     for line in originals:
         for _ in range(8):

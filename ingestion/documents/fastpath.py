@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from ingestion import compiled
 from ingestion.documents.grammar import (
+    BLANKS,
     DOCUMENT_GRAMMAR,
     GRAMMAR_NAMES,
     GRAMMARS,
@@ -110,7 +111,7 @@ def tag_fields(source: str) -> list[pl.Expr]:
     return [
         *[_after(tag).alias(name) for name, tag in MESSAGE_TAGS.items()],
         line.str.extract_all(tag_pattern(RECEIVER_TAG) + "[^<]*")
-        .list.eval(pl.element().str.replace("^<[^>]*><[^>]*>", ""))  # the text has no ">"
+        .list.eval(pl.element().str.replace(f"^<[^>]*>{BLANKS}<[^>]*>", ""))  # text has no ">"
         .alias("receivers"),
         line.str.contains(SIGNATURE_TAG, literal=True).alias("is_signed"),
         line.str.count_matches(REFERENCE_PATTERN).cast(pl.Int64).alias("attachment_count"),

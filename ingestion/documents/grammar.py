@@ -49,6 +49,11 @@ _TEXT = star(alt(none_of("<>&", (0x00, 0x08), (0x0A, 0x1F), _NONCHARACTERS), _EN
 _VALUE = seq('"', star(alt(none_of('<>&"', (0x00, 0x1F), _NONCHARACTERS), _ENTITY)), '"')
 # base64, wrapped as MIME writes it (XML Schema's base64Binary allows the blanks)
 _BASE64 = star(any_of((0x41, 0x5A), (0x61, 0x7A), (0x30, 0x39), "+/=", " \t\r\n"))
+# Blanks between two tags (a pretty-printed message): after every tag that another tag may
+# follow. They mean nothing to the fields read: the fast path reads a leaf's text, which they
+# are not part of, and a leaf holding only blanks reads as empty either way.
+BLANKS = "[ \t\r\n]*"
+_BLANKS = star(any_of(" \t\r\n"))
 
 
 def _attrs(*pairs: tuple[str, str | None]) -> Seq:
@@ -57,21 +62,21 @@ def _attrs(*pairs: tuple[str, str | None]) -> Seq:
 
 def _el(name: str, *children: Node, attrs: Node = EMPTY, prefix: str = "edXML:") -> Seq:
     tag = f"{prefix}{name}"
-    return seq(f"<{tag}", attrs, ">", *children, f"</{tag}>")
+    return seq(f"<{tag}", attrs, ">", _BLANKS, *children, f"</{tag}>", _BLANKS)
 
 
 def _leaf(name: str, prefix: str = "edXML:", body: Node = _TEXT) -> Seq:
     tag = f"{prefix}{name}"
-    return seq(f"<{tag}", alt("/>", seq(">", body, f"</{tag}>")))
+    return seq(f"<{tag}", alt("/>", seq(">", alt(body, _BLANKS), f"</{tag}>")), _BLANKS)
 
 
 def _field(name: str, prefix: str = "edXML:") -> Seq:
     tag = f"{prefix}{name}"
-    return seq(f"<{tag}>", _TEXT, f"</{tag}>")
+    return seq(f"<{tag}>", alt(_TEXT, _BLANKS), f"</{tag}>", _BLANKS)
 
 
 def _empty(name: str, attrs: Node) -> Seq:
-    return seq(f"<{name}", attrs, alt("/>", f"></{name}>"))
+    return seq(f"<{name}", attrs, alt("/>", seq(">", _BLANKS, f"</{name}>")), _BLANKS)
 
 
 _DECLARATION = seq(
@@ -80,8 +85,8 @@ _DECLARATION = seq(
     opt(' encoding="', Lit("utf-8", nocase=True), '"'),
     opt(' standalone="', alt("yes", "no"), '"'),
     "?>",
+    _BLANKS,
 )
-_END = star(any_of(" \t\r"))
 _SIGNATURE = _el(
     "Signature",
     _el("SignedInfo",
@@ -195,7 +200,7 @@ def _status_envelope(p: str) -> Seq:
                         opt(_leaf("Email", p)), opt(_leaf("Mobile", p)), prefix=p)),
                 prefix=p),
             prefix=p),
-        seq(f"<{p}edXMLBody", alt("/>", f"></{p}edXMLBody>")),
+        seq(f"<{p}edXMLBody", alt("/>", seq(">", _BLANKS, f"</{p}edXMLBody>")), _BLANKS),
         attrs=_attrs(("xmlns:edXML", NS)) if p else _attrs(("xmlns", NS)), prefix=p,
     )  # fmt: skip
 
@@ -206,9 +211,8 @@ DOCUMENT_NODES = seq(
         alt(_envelope("edXML:"), _envelope("")),
         opt(_el("AttachmentEncoded", star(_ATTACHMENT), prefix="")),
         attrs=_attrs(("xmlns", NS)), prefix=""),
-    _END,
 )  # fmt: skip
-STATUS_NODES = seq(_DECLARATION, alt(_status_envelope("edXML:"), _status_envelope("")), _END)
+STATUS_NODES = seq(_DECLARATION, alt(_status_envelope("edXML:"), _status_envelope("")))
 DOCUMENT_GRAMMAR, STATUS_GRAMMAR = regex(DOCUMENT_NODES), regex(STATUS_NODES)
 GRAMMARS = {"edxml_document": DOCUMENT_NODES, "edxml_status": STATUS_NODES}
 GRAMMAR_NAMES = {MESSAGES_SOURCE: "edxml_document", STATUS_SOURCE: "edxml_status"}
@@ -265,7 +269,7 @@ STATUS_POSITIONS = {
 
 def tag_pattern(path: tuple[str, ...]) -> str:
     """The opening tags of ``path`` (local names) as a regex, with or without the prefix."""
-    return "".join(f"<(?:edXML:)?{name}>" for name in path)
+    return BLANKS.join(f"<(?:edXML:)?{name}>" for name in path)
 
 
 MESSAGE_FIELDS = (*MESSAGE_TAGS, "receivers", "is_signed", "attachment_count")

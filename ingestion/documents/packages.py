@@ -13,12 +13,11 @@ reader of archives this one does not handle, zip64 extras or entries stored othe
 archive without its central directory (cut, or still being written) fails the day; one entry
 that cannot be read (bad CRC, broken deflate, encrypted) is a rejected record of its own.
 
-For the grammar (:mod:`~ingestion.documents.grammar`), a message's markup is normalised: the
-blanks between two tags go (``>\\s+<`` → ``><``), as do those after the root. The grammar
-accepts a normalised message only if each ``<`` starts and each ``>`` ends a tag, so the
-blanks removed sat between tags, where they mean nothing to the fields read (a leaf holding
-only blanks reads as empty either way); the parser, the arbiter, reads the message as it
-came. Rejections and the landing keep the message as it came, and name it ``<file>:<entry>``.
+The grammar (:mod:`~ingestion.documents.grammar`) takes a pretty-printed message as it
+came: it allows blanks between two tags, where they mean nothing to the fields read (a leaf
+holding only blanks reads as empty either way); the parser, the arbiter, reads the message as
+it came too. Rejections and the landing keep the message as it came, and name it
+``<file>:<entry>``.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 from isal import isal_zlib
 
@@ -49,7 +47,6 @@ _END64 = struct.Struct("<IQHHIIQQQQ")
 _LOCATOR = struct.Struct("<IIQI")
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
 _LOCAL_NAME = struct.Struct("<HH")
-BETWEEN_TAGS = r">[ \t\r\n]+<"
 
 
 def batch_file(directory: Path, source: str) -> Path | None:
@@ -202,10 +199,3 @@ def _is_message(name: str) -> bool:
 
 def _not_a_message(name: str) -> str:
     return f"not an edXML message file: {name} (a message is a .edxml or .xml file)"
-
-
-def normalised(texts: pa.Array) -> pa.Array:
-    """The messages with the blanks between tags and after the root removed (for the grammar
-    and the fast path only: see the module's docstring)."""
-    series = pl.Series("line", texts).str.replace_all(BETWEEN_TAGS, "><")
-    return series.str.strip_chars_end(" \t\r\n").to_arrow()
