@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
+import resource
 import shutil
 import statistics
 import sys
@@ -44,21 +46,27 @@ def generate(out: Path, container: str, scale: float, start: date, end: date) ->
     return round(time.perf_counter() - started, 1)
 
 
-def ingest(sources: Path, home: Path) -> tuple[float, float, dict[str, tuple[int, ...]]]:
-    """(wall seconds, process CPU seconds, counts per source) of one load into a fresh home."""
+def ingest(
+    sources: Path, home: Path
+) -> tuple[float, float, dict[str, tuple[int, ...]], tuple[float, int]]:
+    """(wall seconds, process CPU seconds, counts per source, (system seconds, page faults))
+    of one load into a fresh home."""
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     settings = Settings(home=home, documents_dir=sources / "documents", pii_hash_key="bench")
     warehouse = DuckDBWarehouse(home / "warehouse.duckdb")
     try:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         started, cpu = time.perf_counter(), time.process_time()
         results = ingest_documents(settings, warehouse)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        after = resource.getrusage(resource.RUSAGE_SELF)
     finally:
         warehouse.close()
     counts = {r.source: (r.counts.read, r.counts.loaded, r.counts.rejected, r.counts.duplicate)
               for r in results}  # fmt: skip
-    return round(wall, 1), round(cpu, 1), counts
+    kernel = (round(after.ru_stime - usage.ru_stime, 1), after.ru_minflt - usage.ru_minflt)
+    return round(wall, 1), round(cpu, 1), counts, kernel
 
 
 def main() -> None:
@@ -81,14 +89,16 @@ def main() -> None:
             sizes[container] = round(sum(p.stat().st_size for p in files) / 2**20, 1)
         walls: dict[str, list[float]] = {c: [] for c in CONTAINERS}
         cpus: dict[str, list[float]] = {c: [] for c in CONTAINERS}
+        kernel: dict[str, list[tuple[float, int]]] = {c: [] for c in CONTAINERS}
         counts: dict[str, dict[str, tuple[int, ...]]] = {}
         ratios = []
         for repeat in range(args.repeats):
             order = CONTAINERS if repeat % 2 == 0 else tuple(reversed(CONTAINERS))
             for container in order:
-                wall, cpu, counts[container] = ingest(work / container, work / "home")
+                wall, cpu, counts[container], faults = ingest(work / container, work / "home")
                 walls[container].append(wall)
                 cpus[container].append(cpu)
+                kernel[container].append(faults)
             ratios.append(round(walls["zip"][-1] / walls["lines"][-1], 2))
         if counts["zip"] != counts["lines"]:
             raise SystemExit(f"the containers loaded different counts: {counts}")
@@ -101,6 +111,8 @@ def main() -> None:
             "size_mib": sizes,
             "ingest_seconds": walls,
             "ingest_cpu_seconds": cpus,
+            "ingest_system_seconds_and_page_faults": kernel,
+            "load_average_after": os.getloadavg(),
             "zip_over_lines_per_pair": ratios,
             "zip_over_lines_median": round(
                 statistics.median(walls["zip"]) / statistics.median(walls["lines"]), 2

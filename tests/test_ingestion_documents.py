@@ -42,6 +42,7 @@ from ingestion.ledger import IngestResult
 from ingestion.lines import utf8_column
 from simulator.agencies import build_agencies
 from simulator.documents import write_document_system
+from simulator.edxml_files import pretty
 from simulator.generate import write_agencies, write_system
 from simulator.units import load_region
 
@@ -512,6 +513,7 @@ def as_fast(fields: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("source", [docs.MESSAGES_SOURCE, docs.STATUS_SOURCE])
 def test_fast_and_slow_paths_read_the_same_fields(faulty: Path, source: str) -> None:
     lines = [line for _, line in export_lines(faulty, source)]
+    lines += [default_namespace(line) for line in lines[:500]]  # the other form of the namespace
     fast, slow = fields_both_ways(lines, source)
     assert fast.height > 0.9 * len(lines)  # nearly every line takes the fast path
     for row in normalised(fast, source):
@@ -520,11 +522,19 @@ def test_fast_and_slow_paths_read_the_same_fields(faulty: Path, source: str) -> 
         assert row == as_fast(slow[index])
 
 
+def default_namespace(line: bytes) -> bytes:
+    """The message with the edXML namespace as the default one (as some systems write it)."""
+    line = line.replace(b' xmlns:edXML="', b' xmlns="')
+    return line.replace(b"<edXML:", b"<").replace(b"</edXML:", b"</")
+
+
 @pytest.mark.parametrize("source", [docs.MESSAGES_SOURCE, docs.STATUS_SOURCE])
 def test_the_grammar_accepts_no_line_a_parser_rejects(clean: Path, source: str) -> None:
     """Mutate good lines at random: whatever the grammar still accepts must parse the same."""
     rng = random.Random(5)
     originals = [line for _, line in export_lines(clean, source)][:300]
+    originals += [default_namespace(line) for line in originals[:100]]
+    originals += [pretty(line) for line in originals[200:400:2]]  # both forms, pretty-printed
     mutants = []
     for line in originals:
         for _ in range(8):

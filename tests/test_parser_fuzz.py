@@ -35,7 +35,7 @@ from ingestion.documents.checking import (
 )
 from ingestion.documents.fastpath import accepted_fields, accepted_lines, fast_query
 from ingestion.documents.grammar import MESSAGE_TAGS, STATUS_FIELDS
-from ingestion.documents.packages import normalised, read_packages
+from ingestion.documents.packages import read_packages
 from ingestion.documents.slowpath import slow_message, slow_status
 from ingestion.lines import NOT_UTF8, Block, utf8_column
 from ingestion.procedures.checks import check_dossiers, check_events
@@ -178,10 +178,8 @@ def check_edxml(
     block = Block("fuzz.zip", pa.array([message], pa.large_binary()), pa.array([1]).to_numpy(),
                   0, 2, ("000001.edxml",))  # fmt: skip
     texts, bad = utf8_column(block.lines)
-    texts = normalised(texts)
     unreadable = dict.fromkeys(bad, NOT_UTF8)
-    grammar_input = pa.compute.fill_null(texts, "").cast(pa.large_binary())
-    verdicts = accepted_lines(grammar_input, sorted(unreadable), source)
+    verdicts = accepted_lines(block.lines, sorted(unreadable), source)
     fast = fast_query(pl.Series("line", texts), source, verdicts).collect()
     prepare = prepare_messages if source == MESSAGES_SOURCE else prepare_status
     prepared = prepare(block, unreadable, fast, agencies, date(2025, 7, 1), pseudonyms)

@@ -16,25 +16,28 @@ import pyarrow as pa
 
 from ingestion import compiled
 from ingestion.documents.grammar import (
+    BLANKS,
     DOCUMENT_GRAMMAR,
     GRAMMAR_NAMES,
     GRAMMARS,
     MESSAGE_FIELDS,
     MESSAGE_TAGS,
     RECEIVER_TAG,
-    REFERENCE_TAG,
+    REFERENCE_PATTERN,
     SIGNATURE_TAG,
     STATUS_FIELDS,
     STATUS_GRAMMAR,
     STATUS_POSITIONS,
     STATUS_TAGS,
+    tag_pattern,
 )
 from ingestion.documents.tables import MESSAGES_SOURCE, STATUS_SOURCE
 
 
-def _after(tag: str) -> pl.Expr:
-    """The text after the first ``tag``, up to the next markup (null when ``tag`` is absent)."""
-    return pl.col("line").str.extract(pl.escape_regex(tag) + "([^<]*)<", 1)
+def _after(path: tuple[str, ...]) -> pl.Expr:
+    """The text after the first opening tags ``path``, up to the next markup (null when they
+    are absent)."""
+    return pl.col("line").str.extract(tag_pattern(path) + "([^<]*)<", 1)
 
 
 @functools.cache
@@ -85,7 +88,7 @@ def fast_query(texts: pl.Series, source: str, accepted: np.ndarray | None = None
     pieces = frame.with_columns(_pieces=line.str.split_exact("<", 30))
     fields, checks = [], []
     for name, (position, tag) in STATUS_POSITIONS.items():
-        piece = pl.col("_pieces").struct.field(f"field_{position}")
+        piece = pl.col("_pieces").struct.field(f"field_{position}").str.strip_prefix("edXML:")
         checks.append(piece.str.starts_with(tag))
         fields.append(piece.str.slice(len(tag)).alias(name))
     return pieces.select(
@@ -107,13 +110,11 @@ def tag_fields(source: str) -> list[pl.Expr]:
         ]
     return [
         *[_after(tag).alias(name) for name, tag in MESSAGE_TAGS.items()],
-        line.str.extract_all(pl.escape_regex(RECEIVER_TAG) + "[^<]*")
-        .list.eval(pl.element().str.slice(len(RECEIVER_TAG)))
+        line.str.extract_all(tag_pattern(RECEIVER_TAG) + "[^<]*")
+        .list.eval(pl.element().str.replace(f"^<[^>]*>{BLANKS}<[^>]*>", ""))  # text has no ">"
         .alias("receivers"),
         line.str.contains(SIGNATURE_TAG, literal=True).alias("is_signed"),
-        line.str.count_matches(REFERENCE_TAG, literal=True)
-        .cast(pl.Int64)
-        .alias("attachment_count"),
+        line.str.count_matches(REFERENCE_PATTERN).cast(pl.Int64).alias("attachment_count"),
     ]
 
 

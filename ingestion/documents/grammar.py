@@ -49,6 +49,11 @@ _TEXT = star(alt(none_of("<>&", (0x00, 0x08), (0x0A, 0x1F), _NONCHARACTERS), _EN
 _VALUE = seq('"', star(alt(none_of('<>&"', (0x00, 0x1F), _NONCHARACTERS), _ENTITY)), '"')
 # base64, wrapped as MIME writes it (XML Schema's base64Binary allows the blanks)
 _BASE64 = star(any_of((0x41, 0x5A), (0x61, 0x7A), (0x30, 0x39), "+/=", " \t\r\n"))
+# Blanks between two tags (a pretty-printed message): after every tag that another tag may
+# follow. They mean nothing to the fields read: the fast path reads a leaf's text, which they
+# are not part of, and a leaf holding only blanks reads as empty either way.
+BLANKS = "[ \t\r\n]*"
+_BLANKS = star(any_of(" \t\r\n"))
 
 
 def _attrs(*pairs: tuple[str, str | None]) -> Seq:
@@ -57,21 +62,21 @@ def _attrs(*pairs: tuple[str, str | None]) -> Seq:
 
 def _el(name: str, *children: Node, attrs: Node = EMPTY, prefix: str = "edXML:") -> Seq:
     tag = f"{prefix}{name}"
-    return seq(f"<{tag}", attrs, ">", *children, f"</{tag}>")
+    return seq(f"<{tag}", attrs, ">", _BLANKS, *children, f"</{tag}>", _BLANKS)
 
 
 def _leaf(name: str, prefix: str = "edXML:", body: Node = _TEXT) -> Seq:
     tag = f"{prefix}{name}"
-    return seq(f"<{tag}", alt("/>", seq(">", body, f"</{tag}>")))
+    return seq(f"<{tag}", alt("/>", seq(">", alt(body, _BLANKS), f"</{tag}>")), _BLANKS)
 
 
 def _field(name: str, prefix: str = "edXML:") -> Seq:
     tag = f"{prefix}{name}"
-    return seq(f"<{tag}>", _TEXT, f"</{tag}>")
+    return seq(f"<{tag}>", alt(_TEXT, _BLANKS), f"</{tag}>", _BLANKS)
 
 
 def _empty(name: str, attrs: Node) -> Seq:
-    return seq(f"<{name}", attrs, alt("/>", f"></{name}>"))
+    return seq(f"<{name}", attrs, alt("/>", seq(">", _BLANKS, f"</{name}>")), _BLANKS)
 
 
 _DECLARATION = seq(
@@ -80,8 +85,8 @@ _DECLARATION = seq(
     opt(' encoding="', Lit("utf-8", nocase=True), '"'),
     opt(' standalone="', alt("yes", "no"), '"'),
     "?>",
+    _BLANKS,
 )
-_END = star(any_of(" \t\r"))
 _SIGNATURE = _el(
     "Signature",
     _el("SignedInfo",
@@ -102,124 +107,171 @@ _SIGNATURE = _el(
             prefix="")),
     attrs=_attrs(("xmlns", DSIG_NS)), prefix="",
 )  # fmt: skip
-_MESSAGE_HEADER = _el(
-    "MessageHeader",
-    _el("From", _field("OrganId"), opt(_leaf("OrganizationInCharge")), opt(_leaf("OrganName")),
-        opt(_leaf("OrganAdd")), opt(_leaf("Email")), opt(_leaf("Telephone")),
-        opt(_leaf("Fax")), opt(_leaf("Website"))),
-    many(_el("To", _field("OrganId"), opt(_leaf("OrganName")), opt(_leaf("OrganAdd")),
-             opt(_leaf("Email")), opt(_leaf("Telephone")), opt(_leaf("Fax")),
-             opt(_leaf("Website")))),
-    _el("Code", _field("CodeNumber"), _field("CodeNotation")),
-    _el("PromulgationInfo", opt(_leaf("Place")), _field("PromulgationDate")),
-    _el("DocumentType", _field("Type"), opt(_leaf("TypeDetail")), _field("TypeName")),
-    _field("Subject"),
-    opt(_leaf("Content")),
-    _el("SignerInfo", opt(_leaf("Competence")), opt(_leaf("Position")), _field("FullName")),
-    _field("DueDate"),
-    _el("OtherInfo", _field("Priority"), opt(_leaf("SphereOfPromulgation")),
-        opt(_leaf("TyperNotation")), opt(_leaf("PromulgationAmount")), _field("PageAmount")),
-    opt(_leaf("SteeringType")),
-    _field("DocumentId"),
-)  # fmt: skip
-_TRACE_HEADERS = _el(
-    "TraceHeaderList",
-    _el("TraceHeader", _leaf("OrganId"), _field("Timestamp")),
-    opt(_el("Bussiness", opt(_leaf("BussinessDocType")), opt(_leaf("BussinessDocReason")),
-            opt(_leaf("Paper")),
-            opt(_el("StaffInfo", opt(_leaf("Department")), opt(_leaf("Staff")),
-                    opt(_leaf("Email")), opt(_leaf("Mobile")))))),
-)  # fmt: skip
-_MANIFEST_REFERENCE = _el(
-    "Reference",
-    opt(_leaf("ContentId")), opt(_leaf("ContentType")), opt(_leaf("Description")),
-    opt(_leaf("AttachmentName")),
-    attrs=_attrs(("xmlns:xlink", XLINK_NS), ("xlink:href", None), ("xlink:role", None),
-                 ("xlink:type", None)),
-)  # fmt: skip
+
+
+def _message_header(p: str) -> Seq:
+    return _el(
+        "MessageHeader",
+        _el("From", _field("OrganId", p), opt(_leaf("OrganizationInCharge", p)),
+            opt(_leaf("OrganName", p)), opt(_leaf("OrganAdd", p)), opt(_leaf("Email", p)),
+            opt(_leaf("Telephone", p)), opt(_leaf("Fax", p)), opt(_leaf("Website", p)),
+            prefix=p),
+        many(_el("To", _field("OrganId", p), opt(_leaf("OrganName", p)),
+                 opt(_leaf("OrganAdd", p)), opt(_leaf("Email", p)), opt(_leaf("Telephone", p)),
+                 opt(_leaf("Fax", p)), opt(_leaf("Website", p)), prefix=p)),
+        _el("Code", _field("CodeNumber", p), _field("CodeNotation", p), prefix=p),
+        _el("PromulgationInfo", opt(_leaf("Place", p)), _field("PromulgationDate", p), prefix=p),
+        _el("DocumentType", _field("Type", p), opt(_leaf("TypeDetail", p)),
+            _field("TypeName", p), prefix=p),
+        _field("Subject", p),
+        opt(_leaf("Content", p)),
+        _el("SignerInfo", opt(_leaf("Competence", p)), opt(_leaf("Position", p)),
+            _field("FullName", p), prefix=p),
+        _field("DueDate", p),
+        _el("OtherInfo", _field("Priority", p), opt(_leaf("SphereOfPromulgation", p)),
+            opt(_leaf("TyperNotation", p)), opt(_leaf("PromulgationAmount", p)),
+            _field("PageAmount", p), prefix=p),
+        opt(_leaf("SteeringType", p)),
+        _field("DocumentId", p),
+        prefix=p,
+    )  # fmt: skip
+
+
+def _trace_headers(p: str) -> Seq:
+    return _el(
+        "TraceHeaderList",
+        _el("TraceHeader", _leaf("OrganId", p), _field("Timestamp", p), prefix=p),
+        opt(_el("Bussiness", opt(_leaf("BussinessDocType", p)),
+                opt(_leaf("BussinessDocReason", p)), opt(_leaf("Paper", p)),
+                opt(_el("StaffInfo", opt(_leaf("Department", p)), opt(_leaf("Staff", p)),
+                        opt(_leaf("Email", p)), opt(_leaf("Mobile", p)), prefix=p)),
+                prefix=p)),
+        prefix=p,
+    )  # fmt: skip
+
+
+def _manifest_reference(p: str) -> Seq:
+    return _el(
+        "Reference",
+        opt(_leaf("ContentId", p)), opt(_leaf("ContentType", p)), opt(_leaf("Description", p)),
+        opt(_leaf("AttachmentName", p)),
+        attrs=_attrs(("xmlns:xlink", XLINK_NS), ("xlink:href", None), ("xlink:role", None),
+                     ("xlink:type", None)),
+        prefix=p,
+    )  # fmt: skip
+
+
 _ATTACHMENT = _el(
     "Attachment",
     opt(_leaf("ContentType", "")), opt(_leaf("ContentId", "")), opt(_leaf("Description", "")),
     _leaf("ContentTransferEncoded", "", _BASE64), opt(_leaf("AttachmentName", "")),
     prefix="",
 )  # fmt: skip
+# The two forms of the namespace declaration: the edXML elements with the edXML: prefix, or
+# (a tenth of the senders' systems) in the default namespace, unprefixed. A document's root
+# declares the default namespace already, so its envelope may declare it again or not.
+_FORMS = {"edXML:": _attrs(("xmlns:edXML", NS)), "": opt(_attrs(("xmlns", NS)))}
+
+
+def _envelope(p: str) -> Seq:
+    return _el(
+        "edXMLEnvelope",
+        _el("edXMLHeader", _message_header(p), _trace_headers(p), opt(_SIGNATURE), prefix=p),
+        _el("edXMLBody",
+            _el("edXMLManifest", star(_manifest_reference(p)), attrs=_attrs(("version", None)),
+                prefix=p),
+            prefix=p),
+        attrs=_FORMS[p], prefix=p,
+    )  # fmt: skip
+
+
+def _status_envelope(p: str) -> Seq:
+    return _el(
+        "edXMLEnvelope",
+        _el("edXMLHeader",
+            _el("Status",
+                _el("ResponseFor", _field("OrganId", p), _field("Code", p),
+                    _field("PromulgationDate", p), _field("DocumentId", p), prefix=p),
+                _el("From", _field("OrganId", p), opt(_leaf("OrganName", p)), prefix=p),
+                _field("StatusCode", p),
+                _field("Description", p),
+                _field("Timestamp", p),
+                opt(_el("StaffInfo", opt(_leaf("Department", p)), _field("Staff", p),
+                        opt(_leaf("Email", p)), opt(_leaf("Mobile", p)), prefix=p)),
+                prefix=p),
+            prefix=p),
+        seq(f"<{p}edXMLBody", alt("/>", seq(">", _BLANKS, f"</{p}edXMLBody>")), _BLANKS),
+        attrs=_attrs(("xmlns:edXML", NS)) if p else _attrs(("xmlns", NS)), prefix=p,
+    )  # fmt: skip
+
+
 DOCUMENT_NODES = seq(
     _DECLARATION,
     _el("edXML",
-        _el("edXMLEnvelope",
-            _el("edXMLHeader", _MESSAGE_HEADER, _TRACE_HEADERS, opt(_SIGNATURE)),
-            _el("edXMLBody",
-                _el("edXMLManifest", star(_MANIFEST_REFERENCE), attrs=_attrs(("version", None)))),
-            attrs=_attrs(("xmlns:edXML", NS))),
+        alt(_envelope("edXML:"), _envelope("")),
         opt(_el("AttachmentEncoded", star(_ATTACHMENT), prefix="")),
         attrs=_attrs(("xmlns", NS)), prefix=""),
-    _END,
 )  # fmt: skip
-STATUS_NODES = seq(
-    _DECLARATION,
-    _el("edXMLEnvelope",
-        _el("edXMLHeader",
-            _el("Status",
-                _el("ResponseFor", _field("OrganId"), _field("Code"), _field("PromulgationDate"),
-                    _field("DocumentId")),
-                _el("From", _field("OrganId"), opt(_leaf("OrganName"))),
-                _field("StatusCode"),
-                _field("Description"),
-                _field("Timestamp"),
-                opt(_el("StaffInfo", opt(_leaf("Department")), _field("Staff"),
-                        opt(_leaf("Email")), opt(_leaf("Mobile")))))),
-        seq("<edXML:edXMLBody", alt("/>", "></edXML:edXMLBody>")),
-        attrs=_attrs(("xmlns:edXML", NS))),
-    _END,
-)  # fmt: skip
+STATUS_NODES = seq(_DECLARATION, alt(_status_envelope("edXML:"), _status_envelope("")))
 DOCUMENT_GRAMMAR, STATUS_GRAMMAR = regex(DOCUMENT_NODES), regex(STATUS_NODES)
 GRAMMARS = {"edxml_document": DOCUMENT_NODES, "edxml_status": STATUS_NODES}
 GRAMMAR_NAMES = {MESSAGES_SOURCE: "edxml_document", STATUS_SOURCE: "edxml_status"}
 
 # Where the fast path finds each field: the text after a tag (with its parent where the tag's
-# name is not unique) that occurs exactly once in a line the grammar accepts.
+# name is not unique) that occurs exactly once in a line the grammar accepts, as the path of
+# its local names: the edXML elements of an accepted line are all prefixed or all unprefixed
+# (the two forms above), so either spelling of the path (:func:`tag_pattern`) is that element.
 MESSAGE_TAGS = {
-    "sender_code": "<edXML:From><edXML:OrganId>",
-    "code_number": "<edXML:CodeNumber>",
-    "code_notation": "<edXML:CodeNotation>",
-    "promulgation_date": "<edXML:PromulgationDate>",
-    "type_code": "<edXML:Type>",
-    "type_name": "<edXML:TypeName>",
-    "subject": "<edXML:Subject>",
-    "signer_name": "<edXML:FullName>",
-    "due_date": "<edXML:DueDate>",
-    "priority": "<edXML:Priority>",
-    "page_amount": "<edXML:PageAmount>",
-    "document_id": "<edXML:DocumentId>",
-    "sent_at": "<edXML:Timestamp>",
+    "sender_code": ("From", "OrganId"),
+    "code_number": ("CodeNumber",),
+    "code_notation": ("CodeNotation",),
+    "promulgation_date": ("PromulgationDate",),
+    "type_code": ("Type",),
+    "type_name": ("TypeName",),
+    "subject": ("Subject",),
+    "signer_name": ("FullName",),
+    "due_date": ("DueDate",),
+    "priority": ("Priority",),
+    "page_amount": ("PageAmount",),
+    "document_id": ("DocumentId",),
+    "sent_at": ("Timestamp",),
 }
-RECEIVER_TAG = "<edXML:To><edXML:OrganId>"
-SIGNATURE_TAG = "<Signature "
-REFERENCE_TAG = "<edXML:Reference "
+RECEIVER_TAG = ("To", "OrganId")
+SIGNATURE_TAG = "<Signature "  # the XML signature's namespace is always the default one
+# a manifest reference (the signature's references have no xlink attributes)
+REFERENCE_PATTERN = "<(?:edXML:)?Reference xmlns:xlink="
 STATUS_TAGS = {
-    "sender_code": "<edXML:ResponseFor><edXML:OrganId>",
-    "promulgation_date": "<edXML:PromulgationDate>",
-    "document_id": "<edXML:DocumentId>",
-    "receiver_code": "<edXML:From><edXML:OrganId>",
-    "status_code": "<edXML:StatusCode>",
-    "description": "<edXML:Description>",
-    "status_at": "<edXML:Timestamp>",
-    "staff": "<edXML:Staff>",
+    "sender_code": ("ResponseFor", "OrganId"),
+    "promulgation_date": ("PromulgationDate",),
+    "document_id": ("DocumentId",),
+    "receiver_code": ("From", "OrganId"),
+    "status_code": ("StatusCode",),
+    "description": ("Description",),
+    "status_at": ("Timestamp",),
+    "staff": ("Staff",),
 }
 # A status line in its canonical layout, split at "<", has each field at a fixed position:
-# (position, the element's opening tag). Since each of these tags occurs once in the grammar
-# (OrganId twice, inside the fixed ResponseFor and From openings), a piece that starts with
-# the expected tag is that element, and the rest of the piece is its text.
+# (position, the element's opening tag without its prefix). Since each of these tags occurs
+# once in the grammar (OrganId twice, inside the fixed ResponseFor and From openings), a piece
+# that starts with the expected tag (once an "edXML:" prefix is off) is that element, and the
+# rest of the piece is its text.
 STATUS_POSITIONS = {
-    "sender_code": (6, "edXML:OrganId>"),
-    "promulgation_date": (10, "edXML:PromulgationDate>"),
-    "document_id": (12, "edXML:DocumentId>"),
-    "receiver_code": (16, "edXML:OrganId>"),
-    "status_code": (21, "edXML:StatusCode>"),
-    "description": (23, "edXML:Description>"),
-    "status_at": (25, "edXML:Timestamp>"),
-    "staff": (30, "edXML:Staff>"),
+    "sender_code": (6, "OrganId>"),
+    "promulgation_date": (10, "PromulgationDate>"),
+    "document_id": (12, "DocumentId>"),
+    "receiver_code": (16, "OrganId>"),
+    "status_code": (21, "StatusCode>"),
+    "description": (23, "Description>"),
+    "status_at": (25, "Timestamp>"),
+    "staff": (30, "Staff>"),
 }
+
+
+def tag_pattern(path: tuple[str, ...]) -> str:
+    """The opening tags of ``path`` (local names) as a regex, with or without the prefix."""
+    return BLANKS.join(f"<(?:edXML:)?{name}>" for name in path)
+
+
 MESSAGE_FIELDS = (*MESSAGE_TAGS, "receivers", "is_signed", "attachment_count")
 # ResponseFor/Code only serves to rebuild a missing DocumentId: never on the fast path
 STATUS_FIELDS = (*STATUS_TAGS, "code")

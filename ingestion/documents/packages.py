@@ -13,12 +13,11 @@ reader of archives this one does not handle, zip64 extras or entries stored othe
 archive without its central directory (cut, or still being written) fails the day; one entry
 that cannot be read (bad CRC, broken deflate, encrypted) is a rejected record of its own.
 
-For the grammar (:mod:`~ingestion.documents.grammar`), a message's markup is normalised: the
-blanks between two tags go (``>\\s+<`` → ``><``), as do those after the root. The grammar
-accepts a normalised message only if each ``<`` starts and each ``>`` ends a tag, so the
-blanks removed sat between tags, where they mean nothing to the fields read (a leaf holding
-only blanks reads as empty either way); the parser, the arbiter, reads the message as it
-came. Rejections and the landing keep the message as it came, and name it ``<file>:<entry>``.
+The grammar (:mod:`~ingestion.documents.grammar`) takes a pretty-printed message as it
+came: it allows blanks between two tags, where they mean nothing to the fields read (a leaf
+holding only blanks reads as empty either way); the parser, the arbiter, reads the message as
+it came too. Rejections and the landing keep the message as it came, and name it
+``<file>:<entry>``.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 from isal import isal_zlib
 
@@ -49,7 +47,6 @@ _END64 = struct.Struct("<IQHHIIQQQQ")
 _LOCATOR = struct.Struct("<IIQI")
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
 _LOCAL_NAME = struct.Struct("<HH")
-BETWEEN_TAGS = r">[ \t\r\n]+<"
 
 
 def batch_file(directory: Path, source: str) -> Path | None:
@@ -79,11 +76,21 @@ def read_packages(path: Path, origin: str) -> tuple[Block, dict[int, str]]:
         problems = {i: _not_a_message(n) for i, n in enumerate(names) if not _is_message(n)}
     else:
         names, contents, problems = _read_zip(path, origin)
-    lines = pa.array(contents, pa.large_binary())
+    lines = _binary_array(contents)
     numbers = np.arange(1, len(contents) + 1)
     block = Block(origin, lines, numbers, path.stat().st_size if path.is_file() else 0,
                   len(contents) + 1, tuple(names))  # fmt: skip
     return block, problems
+
+
+def _binary_array(contents: list[bytes]) -> pa.LargeBinaryArray:
+    """The entries as one Arrow array, its data allocated once at its full size:
+    ``pa.array`` grows its buffer entry by entry, and the reallocations of a day's ~70 MB of
+    documents cost it ~0.5 s of CPU, ten times this."""
+    offsets = np.zeros(len(contents) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, contents), np.int64, len(contents)), out=offsets[1:])
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(contents))]
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(contents), buffers)
 
 
 def _read_zip(path: Path, origin: str) -> tuple[list[str], list[bytes], dict[int, str]]:
@@ -192,10 +199,3 @@ def _is_message(name: str) -> bool:
 
 def _not_a_message(name: str) -> str:
     return f"not an edXML message file: {name} (a message is a .edxml or .xml file)"
-
-
-def normalised(texts: pa.Array) -> pa.Array:
-    """The messages with the blanks between tags and after the root removed (for the grammar
-    and the fast path only: see the module's docstring)."""
-    series = pl.Series("line", texts).str.replace_all(BETWEEN_TAGS, "><")
-    return series.str.strip_chars_end(" \t\r\n").to_arrow()

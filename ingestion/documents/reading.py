@@ -10,7 +10,6 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 from isal import igzip, isal_zlib
 
 from core.errors import SourceError
@@ -22,7 +21,6 @@ from ingestion.documents.packages import (
     batch_file,
     expected_files,
     is_package_file,
-    normalised,
     read_packages,
 )
 from ingestion.documents.register import prepare_register
@@ -53,13 +51,6 @@ def read_lines(path: Path, origin: str, skip_header: bool = False) -> tuple[Bloc
         header, body, first = data[:cut].removesuffix(b"\r"), body[cut + 1 :], 2
     lines, numbers, count = split_lines(body, first)
     return Block(origin, lines, numbers, len(data), first + count), header
-
-
-def _as_bytes(lines: Block, texts: pa.Array) -> pa.Array:
-    """What the compiled grammar checks: the lines as read, or a package's normalised text."""
-    if lines.names is None:
-        return lines.lines
-    return pc.fill_null(texts, "").cast(pa.large_binary())  # not UTF-8: rejected already
 
 
 def batch_days(root: Path) -> list[tuple[date, Path]]:
@@ -116,8 +107,6 @@ def prepare_day(
         if land:  # as read, before anything is loaded
             land(source, table)
         texts, bad_utf8 = utf8_column(lines.lines)  # the landed payload, not a copy of it
-        if lines.names is not None:
-            texts = normalised(texts)  # markup only: what the grammar and fast path read
         unreadable = {index: NOT_UTF8 for index in bad_utf8}
         unreadable |= too_large(lines.lines, (limits or {}).get(source))
         unreadable |= packaged
@@ -128,7 +117,7 @@ def prepare_day(
             fast_query(
                 pl.Series("line", read[s][2]),
                 s,
-                accepted_lines(_as_bytes(read[s][0], read[s][2]), sorted(read[s][3]), s),
+                accepted_lines(read[s][0].lines, sorted(read[s][3]), s),
             )
             for s in xml
         ]
