@@ -64,7 +64,7 @@ final as (
         cast(per_receiver.accepted_same_day_count as bigint) as accepted_same_day_count,
         cast(per_receiver.accepted_count as bigint) as accepted_count,
         cast(per_receiver.not_accepted_count as bigint) as not_accepted_count,
-        cast(per_receiver.hours_to_accept_sum as double precision) as hours_to_accept_sum
+        cast(per_receiver.hours_to_accept_sum as {{ type_double() }}) as hours_to_accept_sum
     from per_receiver
     left join units on per_receiver.unit_key = units.unit_key
     left join current_communes on per_receiver.unit_key = current_communes.recorded_unit_key
