@@ -41,7 +41,7 @@ per_receiver as (
         sum(case when accepted_at is not null then 1 else 0 end) as accepted_count,
         sum(case when accepted_at is null then 1 else 0 end) as not_accepted_count,
         sum(case when accepted_at is not null
-            then {{ dbt.datediff('sent_at', 'accepted_at', 'second') }} / 3600.0 else 0 end)
+            then {{ hours_between('sent_at', 'accepted_at') }} else 0 end)
             as hours_to_accept_sum
     from receipts
     group by 1, 2, 3
