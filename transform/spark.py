@@ -78,10 +78,21 @@ def export_sources(settings: Settings, tables: tuple[str, ...] | None = None) ->
 
 
 def active_session() -> Any:
-    """The SparkSession dbt-spark's session mode opened in this process, or None."""
+    """The SparkSession dbt-spark's session mode opened in this process, or None. (Not
+    ``getActiveSession``: that is per thread, and dbt ran its statements in worker threads.)"""
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    return SparkSession.getActiveSession()
+    if SparkContext._active_spark_context is None:
+        return None
+    return SparkSession.builder.getOrCreate()  # the running context's default session
+
+
+def stop_session() -> None:
+    """Stop this process's Spark session, if any (the next build starts another)."""
+    spark = active_session()
+    if spark is not None:
+        spark.stop()
 
 
 def fetch(sql: str) -> list[tuple[Any, ...]]:
