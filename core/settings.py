@@ -31,13 +31,21 @@ class Settings(BaseSettings):
     )
 
     home: Path = Field(Path("data"), description="Data directory: warehouse, landing, logs.")
-    target: Literal["duckdb", "postgres"] = Field(
-        "duckdb", description="Warehouse engine: embedded DuckDB or a served PostgreSQL."
+    target: Literal["duckdb", "postgres", "spark"] = Field(
+        "duckdb",
+        description="Warehouse engine: embedded DuckDB, a served PostgreSQL, or Apache Spark "
+        "(dbt-spark; ingestion and the ops ledger stay in the embedded DuckDB file).",
     )
     pg_url: str = Field(
         "postgresql://postgres@127.0.0.1:5432/govdata",
         description="PostgreSQL warehouse URL, used when target is postgres.",
     )
+
+    # The spark target: dbt-spark's session mode runs Spark in the pipeline's process.
+    spark_master: str = Field(
+        "local[2]", description="Spark master of the spark target's session (local[N] or a URL)."
+    )
+    spark_driver_memory: str = Field("2g", description="Heap of the spark target's driver JVM.")
 
     # Any of the 34 provinces in force since 1 July 2025; the demo's default is 37 (core.profile).
     province_code: str = Field(
@@ -295,6 +303,12 @@ class Settings(BaseSettings):
     def serving_path(self) -> Path:
         """Read-only copy for Superset and publishing, replaced atomically after a build."""
         return self.home / "serving" / "warehouse.duckdb"
+
+    @property
+    def spark_dir(self) -> Path:
+        """The spark target's files: the raw and ops tables as Parquet (sources/), the
+        metastore, and the warehouse directory the models are written to (warehouse/)."""
+        return self.home / "spark"
 
     @property
     def landing_dir(self) -> Path:

@@ -44,7 +44,9 @@ def backup(settings: Settings, directory: Path) -> BackupSummary:
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)  # the secrets and the ops ledger are inside
     with writer_lock(settings, "backup"):
-        if settings.target == "duckdb":
+        # The spark target's state is the DuckDB file too (raw, ops); its Spark tables are
+        # rebuilt from it by the next build.
+        if settings.target != "postgres":
             if not settings.warehouse_path.exists():
                 raise BackupError(f"backup: no warehouse at {settings.warehouse_path}")
             # Not read_only: this process may hold the file already (dbt's adapter does), and
@@ -88,7 +90,7 @@ def restore(settings: Settings, directory: Path, replace: bool = False) -> Backu
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.claim_home()
     with writer_lock(settings, "restore"):
-        if settings.target == "duckdb":
+        if settings.target != "postgres":
             _restore_duckdb(settings, directory, replace)
         else:
             _restore_postgres(settings, directory, replace)

@@ -19,6 +19,7 @@ from typing import Any
 from core.errors import GovdataError
 from core.settings import Settings
 from core.warehouse import (
+    READER_SCHEMAS,
     Warehouse,
     one_thread_per_statement,
     publish_serving_copy,
@@ -40,6 +41,7 @@ from ingestion.procedures import (
 )
 from ingestion.reports import ingest_reports
 from ingestion.sql import ingest_sql, load_sources
+from transform import spark
 from transform.dbt import BuildResult, Freshness, run_dbt, source_freshness
 
 log = logging.getLogger(__name__)
@@ -215,7 +217,10 @@ def build(settings: Settings) -> BuildOutcome:
     started = time.monotonic()
     with writer_lock(settings, "build"):
         result = run_dbt(settings, "build")
-        serving_copy = publish_serving_copy(settings)
+        if settings.target == "spark":
+            serving_copy: Path | None = spark.publish_serving_copy(settings, READER_SCHEMAS)
+        else:
+            serving_copy = publish_serving_copy(settings)
     return BuildOutcome(result, serving_copy, time.monotonic() - started)
 
 

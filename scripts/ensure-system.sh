@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the machine has what the platform needs beyond Python packages: Debian's chromium
-# (dashboard checks), re2c and a C compiler (the edXML grammars), a running PostgreSQL and a
-# running Redis. Installs with apt-get when missing; fails with a clear message when a service
+# (dashboard checks), re2c and a C compiler (the edXML grammars), a Java 17 runtime (Spark), a
+# running PostgreSQL and a running Redis. Installs with apt-get when missing; fails with a clear message when a service
 # cannot be had.
 set -euo pipefail
 
@@ -36,6 +36,12 @@ fi
 if ! command -v cc >/dev/null; then
     echo "installing gcc (compiles the document connector's edXML grammars)"
     apt_install gcc libc6-dev
+fi
+
+# Java 17: the spark target's pyspark (Spark 4) runs its driver in a JVM.
+if ! command -v java >/dev/null; then
+    echo "installing Debian's openjdk-17-jre-headless (the spark target's Spark runs on Java 17)"
+    apt_install openjdk-17-jre-headless
 fi
 
 if ! answers 127.0.0.1 6379; then

@@ -14,6 +14,7 @@ from core.settings import REPO_ROOT, Settings
 from core.warehouse import ensure_postgres_database, session
 from ingestion.ledger import ensure_ops_schema
 from transform.build_log import NodeOutcome, ensure_build_results, record_build
+from transform.spark import export_sources
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
@@ -32,6 +33,9 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
         "GOVDATA_TARGET": settings.target,
         "GOVDATA_WAREHOUSE_PATH": str(settings.warehouse_path),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "GOVDATA_SPARK_DIR": str(settings.spark_dir),
+        "GOVDATA_SPARK_MASTER": settings.spark_master,
+        "GOVDATA_SPARK_DRIVER_MEMORY": settings.spark_driver_memory,
     }
     url = urlsplit(settings.pg_url)
     environment |= {
@@ -51,6 +55,8 @@ def _invoke(
         ensure_postgres_database(settings.pg_url)
     else:
         settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    if settings.target == "spark" and not (settings.spark_dir / "sources").is_dir():
+        export_sources(settings)
     os.environ.update(dbt_environment(settings))
     args = [
         *command.split(),  # e.g. "build", or "docs generate"
@@ -83,6 +89,8 @@ def run_dbt(
         with session(settings) as warehouse:
             ensure_ops_schema(warehouse)
             ensure_build_results(warehouse)
+        if settings.target == "spark":  # the build reads what ingestion has committed so far
+            export_sources(settings)
     result = _invoke(settings, command, *arguments, target_path=target_path)
     if result.exception is not None:
         raise BuildError(f"dbt {command} could not run: {result.exception}")
@@ -100,6 +108,8 @@ def run_dbt(
     if recorded:
         with session(settings) as warehouse:
             record_build(warehouse, settings.target, outcomes)
+        if settings.target == "spark":  # marts.ops_build_tests shows this build, as on DuckDB
+            export_sources(settings, ("ops.build_results",))
     if not result.success:
         detail = "; ".join(failures[:10]) or "see the dbt log above"
         raise BuildError(f"dbt {command} failed on {settings.target}: {detail}")

@@ -40,3 +40,17 @@
 {% macro postgres__json_array_size(column) -%}
     case when jsonb_typeof({{ column }}) = 'array' then jsonb_array_length({{ column }}) else 0 end
 {%- endmacro %}
+
+{#- Spark: the array read as maps of text (a JSON true reads 'true', a number its digits); a
+    value that is not an array of objects reads null. -#}
+{% macro spark__json_array_any_true(column, element_field) -%}
+    coalesce(exists(from_json({{ column }}, 'array<map<string,string>>'), element -> element['{{ element_field }}'] = 'true'), false)
+{%- endmacro %}
+
+{% macro spark__json_array_any_positive(column, element_field) -%}
+    coalesce(exists(from_json({{ column }}, 'array<map<string,string>>'), element -> cast(element['{{ element_field }}'] as double) > 0), false)
+{%- endmacro %}
+
+{% macro spark__json_array_size(column) -%}
+    coalesce(json_array_length({{ column }}), 0)
+{%- endmacro %}

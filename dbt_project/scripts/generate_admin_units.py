@@ -52,6 +52,10 @@ CROSSWALK_COLUMNS = (
     "is_default_successor",
 )
 
+# Seed column types are rendered per target: Spark has no unbounded varchar (its text is
+# "string"); dbt renders the expression in the seed's yml.
+TEXT_TYPE = "{{ 'string' if target.type == 'spark' else 'varchar' }}"
+
 
 def ascii_name(name: str) -> str:
     """The name without diacritics: 'Thành phố Phủ Lý' → 'Thanh pho Phu Ly'."""
@@ -261,7 +265,7 @@ def units_spec(package_version: str) -> str:
             {"name": "valid_to", "description": "Last day the code had this meaning; empty "
              "while in force."},
         ],
-        {c: "varchar" for c in UNIT_COLUMNS} | {"valid_from": "date", "valid_to": "date"},
+        {c: TEXT_TYPE for c in UNIT_COLUMNS} | {"valid_from": "date", "valid_to": "date"},
     )  # fmt: skip
 
 
@@ -291,7 +295,7 @@ def crosswalk_spec(package_version: str) -> str:
              "converter picks for the old unit when no street address tells the part: the "
              "only successor, or the default one of a split commune."},
         ],
-        {c: "varchar" for c in CROSSWALK_COLUMNS}
+        {c: TEXT_TYPE for c in CROSSWALK_COLUMNS}
         | {"effective_date": "date", "is_partly_merged": "boolean",
            "is_default_successor": "boolean"},
     )  # fmt: skip

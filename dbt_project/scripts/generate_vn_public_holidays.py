@@ -23,6 +23,10 @@ SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 FIRST_YEAR, LAST_YEAR = 2024, 2031  # keep in step with models/marts/core/dim_date.sql
 COLUMNS = ("calendar_date", "day_kind", "name_vi", "name_en")
 
+# Seed column types are rendered per target: Spark has no unbounded varchar (its text is
+# "string"); dbt renders the expression in the seed's yml.
+TEXT_TYPE = "{{ 'string' if target.type == 'spark' else 'varchar' }}"
+
 
 def calendar_exceptions() -> list[dict[str, str]]:
     years = range(FIRST_YEAR, LAST_YEAR + 1)
@@ -67,9 +71,9 @@ def schema(package_version: str) -> dict:
                 "config": {
                     "column_types": {
                         "calendar_date": "date",
-                        "day_kind": "varchar",
-                        "name_vi": "varchar",
-                        "name_en": "varchar",
+                        "day_kind": TEXT_TYPE,
+                        "name_vi": TEXT_TYPE,
+                        "name_en": TEXT_TYPE,
                     }
                 },
                 "columns": [

@@ -240,7 +240,7 @@ def import_assets(
     logged. Raises SupersetError with Superset's message on any problem in the bundle or the
     import.
     """
-    if settings.target == "duckdb" and not settings.serving_path.is_file():
+    if settings.target != "postgres" and not settings.serving_path.is_file():
         raise SupersetError(
             f"no serving copy of the warehouse at {settings.serving_path}: run the pipeline first"
         )

@@ -10,17 +10,17 @@ renamed as (
 
     select
         ---------- ids
-        "MaDinhDanh" as agency_code,
-        "MaDonViHanhChinh" as unit_code,
-        "MaTinh" as province_code,
+        {{ adapter.quote('MaDinhDanh') }} as agency_code,
+        {{ adapter.quote('MaDonViHanhChinh') }} as unit_code,
+        {{ adapter.quote('MaTinh') }} as province_code,
 
         ---------- attributes
-        "TenCoQuan" as agency_name,
-        "LoaiCoQuan" as agency_kind,
+        {{ adapter.quote('TenCoQuan') }} as agency_name,
+        {{ adapter.quote('LoaiCoQuan') }} as agency_kind,
 
         ---------- validity
-        cast(nullif("HieuLucTu", '') as date) as valid_from,
-        cast(nullif("HieuLucDen", '') as date) as valid_to
+        cast(nullif({{ adapter.quote('HieuLucTu') }}, '') as date) as valid_from,
+        cast(nullif({{ adapter.quote('HieuLucDen') }}, '') as date) as valid_to
 
     from source
 

@@ -10,23 +10,23 @@ renamed as (
 
     select
         ---------- ids
-        "MaTTHC" as procedure_code,
-        "MaLinhVuc" as field_code,
+        {{ adapter.quote('MaTTHC') }} as procedure_code,
+        {{ adapter.quote('MaLinhVuc') }} as field_code,
 
         ---------- text
-        "TenTTHC" as procedure_name,
-        "TenLinhVuc" as field_name,
+        {{ adapter.quote('TenTTHC') }} as procedure_name,
+        {{ adapter.quote('TenLinhVuc') }} as field_name,
 
         ---------- codes (as published)
-        "CapThucHien" as level_code,
-        "MucDoDVC" as online_mode_code,
+        {{ adapter.quote('CapThucHien') }} as level_code,
+        {{ adapter.quote('MucDoDVC') }} as online_mode_code,
 
         ---------- numerics
-        cast("ThoiHanGiaiQuyet" as integer) as legal_working_days,
+        cast({{ adapter.quote('ThoiHanGiaiQuyet') }} as integer) as legal_working_days,
 
         ---------- booleans
-        "CoPhiLePhi" = 'true' as is_fee_bearing,
-        "YeuCauKetQuaDienTu" = 'true' as requires_result_document,
+        {{ adapter.quote('CoPhiLePhi') }} = 'true' as is_fee_bearing,
+        {{ adapter.quote('YeuCauKetQuaDienTu') }} = 'true' as requires_result_document,
 
         ---------- lineage
         _run_id as ingest_run_id,

@@ -48,7 +48,7 @@ communes_became as (
         crosswalk.new_unit_key as related_unit_key,
         crosswalk.effective_date as change_date,
         max(case when crosswalk.is_partly_merged then 1 else 0 end) = 1 as is_partly_merged,
-        cast(null as double precision) as weight
+        cast(null as {{ type_double() }}) as weight
     from crosswalk
     inner join units as communes on crosswalk.old_unit_key = communes.unit_key
     where crosswalk.old_unit_level = 'commune'

@@ -51,7 +51,7 @@ apportioned as (
     select
         *,
         count(*) over (partition by old_unit_key, new_unit_level) as successor_count,
-        cast(1 as double precision)
+        cast(1 as {{ type_double() }})
             / count(*) over (partition by old_unit_key, new_unit_level) as weight
     from resolved
 

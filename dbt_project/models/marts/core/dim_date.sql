@@ -23,9 +23,9 @@ classified as (
         cast(extract(year from days.date_day) as integer) as year_number,
         cast(extract(month from days.date_day) as integer) as month_number,
         cast(extract(day from days.date_day) as integer) as day_of_month,
-        cast(extract(isodow from days.date_day) as integer) as iso_day_of_week,
+        cast({{ iso_day_of_week('days.date_day') }} as integer) as iso_day_of_week,
         cast(date_trunc('month', days.date_day) as date) as month_start,
-        cast(extract(isodow from days.date_day) as integer) in (6, 7) as is_weekend,
+        cast({{ iso_day_of_week('days.date_day') }} as integer) in (6, 7) as is_weekend,
         coalesce(exceptions.day_kind = 'day_off', false) as is_holiday,
         coalesce(exceptions.day_kind = 'working_weekend_day', false) as is_working_weekend_day,
         case when exceptions.day_kind = 'day_off' then exceptions.name_vi end as holiday_name

@@ -8,11 +8,11 @@ regimes as (
 
 as_text as (
 
-    -- JSON arrays read as text the same way on DuckDB (json) and PostgreSQL (jsonb).
+    -- JSON arrays read as text the same way on DuckDB (json), PostgreSQL (jsonb) and Spark.
     select
         regimes.*,
-        cast(reporting_kinds as varchar) as kinds_text,
-        replace(replace(cast(indicator_codes as varchar), ' ', ''), '"', '') as indicators_text
+        cast(reporting_kinds as {{ type_text() }}) as kinds_text,
+        replace(replace(cast(indicator_codes as {{ type_text() }}), ' ', ''), '"', '') as indicators_text
     from regimes
 
 ),

@@ -59,7 +59,7 @@ final as (
         coalesce(indicators.indicator_name, latest.indicator_name) as indicator_name,
         coalesce(indicators.measure_unit, latest.measure_unit) as measure_unit,
         indicators.value_type,
-        cast(latest.indicator_value as double precision) as indicator_value,
+        cast(latest.indicator_value as {{ type_double() }}) as indicator_value,
         cast(latest.submission_version as integer) as submission_version,
         latest.submitted_at
     from latest

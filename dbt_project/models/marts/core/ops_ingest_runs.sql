@@ -16,7 +16,7 @@ final as (
         started_at,
         finished_at,
         cast(started_at as date) as run_date,
-        cast({{ dbt.datediff('started_at', 'finished_at', 'second') }} as double precision)
+        cast({{ dbt.datediff('started_at', 'finished_at', 'second') }} as {{ type_double() }})
             as duration_seconds,
         rows_read,
         rows_loaded,

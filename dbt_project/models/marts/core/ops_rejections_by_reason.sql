@@ -13,8 +13,8 @@ kinds as (
 
     select
         *,
-        trim(regexp_replace(regexp_replace(reason, '\([^)]*\)', '', 'g'),
-            '[^ :]*[0-9][^ :]*', '…', 'g')) as reason_kind
+        trim({{ regexp_replace_all(regexp_replace_all('reason', '\\([^)]*\\)', ''),
+            '[^ :]*[0-9][^ :]*', '…') }}) as reason_kind
     from rejected
 
 ),

@@ -39,8 +39,8 @@ measured as (
         case when per_source.source_name like 'reports.%' then 35 * 24 else 48 end
             as stale_after_hours,
         cast({{ dbt.datediff('per_source.last_success_at',
-            "cast(current_timestamp at time zone 'UTC' as timestamp)", 'minute') }}
-            as double precision) / 60.0 as hours_since_success
+            utc_now(), 'minute') }}
+            as {{ type_double() }}) / 60.0 as hours_since_success
     from per_source
 
 ),

@@ -41,7 +41,7 @@ per_receiver as (
         sum(case when accepted_at is not null then 1 else 0 end) as accepted_count,
         sum(case when accepted_at is null then 1 else 0 end) as not_accepted_count,
         sum(case when accepted_at is not null
-            then {{ dbt.datediff('sent_at', 'accepted_at', 'second') }} / 3600.0 else 0 end)
+            then {{ hours_between('sent_at', 'accepted_at') }} else 0 end)
             as hours_to_accept_sum
     from receipts
     group by 1, 2, 3
@@ -64,7 +64,7 @@ final as (
         cast(per_receiver.accepted_same_day_count as bigint) as accepted_same_day_count,
         cast(per_receiver.accepted_count as bigint) as accepted_count,
         cast(per_receiver.not_accepted_count as bigint) as not_accepted_count,
-        cast(per_receiver.hours_to_accept_sum as double precision) as hours_to_accept_sum
+        cast(per_receiver.hours_to_accept_sum as {{ type_double() }}) as hours_to_accept_sum
     from per_receiver
     left join units on per_receiver.unit_key = units.unit_key
     left join current_communes on per_receiver.unit_key = current_communes.recorded_unit_key

@@ -110,14 +110,14 @@ final as (
         rate,
         full_marks_threshold,
         max_points,
-        cast(points as double precision) as points,
+        cast(points as {{ type_double() }}) as points,
         group_max_points,
-        cast(group_points as double precision) as group_points,
-        cast(group_points_measured as double precision) as group_points_measured,
-        cast(coalesce(total_points, 0) as double precision) as total_points,
-        cast(total_points_measured as double precision) as total_points_measured,
+        cast(group_points as {{ type_double() }}) as group_points,
+        cast(group_points_measured as {{ type_double() }}) as group_points_measured,
+        cast(coalesce(total_points, 0) as {{ type_double() }}) as total_points,
+        cast(total_points_measured as {{ type_double() }}) as total_points_measured,
         cast(100 * coalesce(total_points, 0) / nullif(total_points_measured, 0)
-            as double precision) as index_on_measured
+            as {{ type_double() }}) as index_on_measured
     from with_totals
 
 )

@@ -48,15 +48,15 @@ final as (
         agency_code,
         coalesce(max(agency_name), agency_code) as agency_name,
         max(agency_kind) as agency_kind,
-        cast(count(*) as double precision) as documents_sent,
-        cast(sum(case when is_electronic then 1 else 0 end) as double precision)
+        cast(count(*) as {{ type_double() }}) as documents_sent,
+        cast(sum(case when is_electronic then 1 else 0 end) as {{ type_double() }})
             as documents_sent_electronically,
-        cast(sum(case when is_electronic and is_signed then 1 else 0 end) as double precision)
+        cast(sum(case when is_electronic and is_signed then 1 else 0 end) as {{ type_double() }})
             as documents_signed_digitally,
         {{ safe_rate('sum(case when is_electronic then 1 else 0 end)', 'count(*)') }}
             as electronic_rate,
-        cast(sum(coalesce(receipt_count, 0)) as double precision) as receipts,
-        cast(sum(coalesce(accepted_same_day_count, 0)) as double precision)
+        cast(sum(coalesce(receipt_count, 0)) as {{ type_double() }}) as receipts,
+        cast(sum(coalesce(accepted_same_day_count, 0)) as {{ type_double() }})
             as receipts_accepted_same_day,
         {{ safe_rate('sum(coalesce(accepted_same_day_count, 0))',
                      'sum(coalesce(receipt_count, 0))') }} as same_day_acceptance_rate

@@ -107,10 +107,10 @@ final as (
         restated.field_code,
         coalesce(fields.field_name, 'Không rõ lĩnh vực') as field_name,
         restated.channel,
-        cast(restated.received as double precision) as received,
-        cast(restated.finished as double precision) as finished,
-        cast(restated.finished_on_time as double precision) as finished_on_time,
-        cast(restated.finished_late as double precision) as finished_late,
+        cast(restated.received as {{ type_double() }}) as received,
+        cast(restated.finished as {{ type_double() }}) as finished,
+        cast(restated.finished_on_time as {{ type_double() }}) as finished_on_time,
+        cast(restated.finished_late as {{ type_double() }}) as finished_late,
         {{ safe_rate('restated.finished_on_time', 'restated.finished') }} as on_time_rate
     from restated
     inner join (

@@ -49,8 +49,8 @@ final as (
         cast(month_count as integer) as month_count,
         first_month,
         last_month,
-        cast(numerator as double precision) as numerator,
-        cast(denominator as double precision) as denominator,
+        cast(numerator as {{ type_double() }}) as numerator,
+        cast(denominator as {{ type_double() }}) as denominator,
         {{ safe_rate('numerator', 'denominator') }} as rate
     from periods
 

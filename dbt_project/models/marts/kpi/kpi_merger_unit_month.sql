@@ -25,8 +25,8 @@ successors as (
 
     select
         unit_key,
-        string_agg(related_unit_name || ' (' || related_unit_code || ')', ', '
-            order by related_unit_code) as successor_names
+        {{ string_agg_ordered("related_unit_name || ' (' || related_unit_code || ')'", ', ',
+            'related_unit_code') }} as successor_names
     from search
     where relation = 'became'
     group by unit_key

@@ -49,14 +49,14 @@ final as (
         due.regime_code,
         max(regimes.regime_name) as regime_name,
         max(due.frequency) as frequency,
-        cast(count(*) as double precision) as reports_due,
-        cast(sum(case when due.is_submitted then 1 else 0 end) as double precision)
+        cast(count(*) as {{ type_double() }}) as reports_due,
+        cast(sum(case when due.is_submitted then 1 else 0 end) as {{ type_double() }})
             as reports_submitted,
-        cast(sum(case when due.is_on_time then 1 else 0 end) as double precision)
+        cast(sum(case when due.is_on_time then 1 else 0 end) as {{ type_double() }})
             as reports_on_time,
         {{ safe_rate('sum(case when due.is_on_time then 1 else 0 end)', 'count(*)') }}
             as on_time_rate,
-        cast(avg(due.days_late) as double precision) as average_days_late
+        cast(avg(due.days_late) as {{ type_double() }}) as average_days_late
     from due
     left join regimes on due.regime_code = regimes.regime_code
     group by due.period_month, due.agency_code, due.regime_code

@@ -54,8 +54,8 @@ final as (
         kpis.numerator,
         kpis.denominator,
         kpis.rate,
-        cast(kpi_targets.target_2025 as double precision) as target_2025,
-        cast(kpi_targets.target_2030 as double precision) as target_2030
+        cast(kpi_targets.target_2025 as {{ type_double() }}) as target_2025,
+        cast(kpi_targets.target_2030 as {{ type_double() }}) as target_2030
     from kpis
     inner join kpi_targets on kpis.kpi_code = kpi_targets.kpi_code
 

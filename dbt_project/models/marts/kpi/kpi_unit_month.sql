@@ -56,8 +56,8 @@ as_recorded_communes as (
         period_month,
         recorded_unit_key as unit_key,
         kpi_code,
-        cast(numerator as double precision) as numerator,
-        cast(denominator as double precision) as denominator
+        cast(numerator as {{ type_double() }}) as numerator,
+        cast(denominator as {{ type_double() }}) as denominator
     from resolved
     where recorded_unit_level = 'commune' and current_unit_level = 'province'
 
@@ -69,8 +69,8 @@ as_recorded_provinces as (
         period_month,
         recorded_province_key as unit_key,
         kpi_code,
-        cast(sum(numerator) as double precision) as numerator,
-        cast(sum(denominator) as double precision) as denominator
+        cast(sum(numerator) as {{ type_double() }}) as numerator,
+        cast(sum(denominator) as {{ type_double() }}) as denominator
     from resolved
     where current_unit_level = 'province'
     group by 1, 2, 3
@@ -112,8 +112,8 @@ named as (
         units.unit_level,
         combined.kpi_code,
         names.kpi_name,
-        cast(combined.numerator as double precision) as numerator,
-        cast(combined.denominator as double precision) as denominator,
+        cast(combined.numerator as {{ type_double() }}) as numerator,
+        cast(combined.denominator as {{ type_double() }}) as denominator,
         {{ safe_rate('combined.numerator', 'combined.denominator') }} as rate,
         combined.boundaries,
         units.unit_key

@@ -159,7 +159,7 @@ final as (
         cast(totals.finished_early as bigint) as finished_early,
         cast(totals.finished_on_time as bigint) as finished_on_time,
         cast(totals.finished_late as bigint) as finished_late,
-        cast(totals.processing_working_days_sum as double precision) as processing_working_days_sum,
+        cast(totals.processing_working_days_sum as {{ type_double() }}) as processing_working_days_sum,
         cast(totals.open_at_month_end as bigint) as open_at_month_end,
         cast(totals.overdue_at_month_end as bigint) as overdue_at_month_end
     from totals

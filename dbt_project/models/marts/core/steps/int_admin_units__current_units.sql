@@ -25,7 +25,7 @@ to_province as (
     select
         units.unit_key as recorded_unit_key,
         provinces.unit_key as current_unit_key,
-        cast(1 as double precision) as weight,
+        cast(1 as {{ type_double() }}) as weight,
         false as is_partly_merged,
         true as is_default_successor
     from units
@@ -41,7 +41,7 @@ commune_itself as (
     select
         unit_key as recorded_unit_key,
         unit_key as current_unit_key,
-        cast(1 as double precision) as weight,
+        cast(1 as {{ type_double() }}) as weight,
         false as is_partly_merged,
         true as is_default_successor
     from current_units
