@@ -159,6 +159,8 @@ def source_freshness(settings: Settings, target_path: Path | None = None) -> lis
     found = []
     for node_result in getattr(result.result, "results", None) or []:
         node = node_result.node
+        if not hasattr(node, "source_name"):  # the on-run-start hook (Spark registers sources)
+            continue
         threshold = getattr(getattr(node, "freshness", None), "error_after", None)
         declared = f"{threshold.count} {threshold.period}" if threshold and threshold.count else ""
         age = getattr(node_result, "age", None)
