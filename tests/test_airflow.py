@@ -191,9 +191,21 @@ def _states(api: AirflowClient, dag_id: str, run_id: str) -> dict[str, str | Non
     return {task: ti["state"] for task, ti in api.task_instances(dag_id, run_id).items()}
 
 
+def _read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """The warehouse, read-only, once no writer holds it (a build the new raw rows triggered
+    may be running)."""
+    deadline = time.monotonic() + 600
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=True)
+        except duckdb.IOException:
+            assert time.monotonic() < deadline, f"{path} stayed locked for 10 min"
+            time.sleep(2)
+
+
 def _raw_rows(settings: Settings, table: str) -> list[tuple[Any, ...]]:
     """A raw table's rows without the lineage columns that name the run."""
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as warehouse:
+    with _read_only(settings.warehouse_path) as warehouse:
         columns = [
             c
             for (c,) in warehouse.execute(
@@ -437,7 +449,7 @@ def test_a_task_killed_mid_ingest_is_retried_and_loses_nothing(
     assert all(r.counts.reconciles for r in pipeline.ingest_system(one_run, "documents"))
     for table in ("raw.documents__register", "raw.documents__messages", "raw.documents__status"):
         assert _raw_rows(deployment, table) == _raw_rows(one_run, table), table
-    with duckdb.connect(str(deployment.warehouse_path), read_only=True) as warehouse:
+    with _read_only(deployment.warehouse_path) as warehouse:
         runs = warehouse.execute(
             "select run_id, source, status, parts_committed, "
             "rows_read = rows_loaded + rows_rejected + rows_duplicate "

@@ -38,7 +38,7 @@ def test_a_dossier_over_the_limit_is_rejected_with_its_reason(
     record["TenTTHC"] = "x" * LIMIT  # valid JSON, valid in every field: only too large
     huge = json.dumps(record, ensure_ascii=False)
     path.write_text("\n".join([huge, *lines[1:]]) + "\n", encoding="utf-8")
-    settings = Settings(home=tmp_path / "home", procedures_transport="files",
+    settings = Settings(home=tmp_path / "home", target="duckdb", procedures_transport="files",
                         procedures_dir=sources / "procedures", pii_hash_key="k",
                         max_record_bytes=LIMIT)  # fmt: skip
     with session(settings) as warehouse:

@@ -57,7 +57,6 @@ def _invoke(
         settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     if settings.target == "spark" and not (settings.spark_dir / "sources").is_dir():
         export_sources(settings)
-    os.environ.update(dbt_environment(settings))
     args = [
         *command.split(),  # e.g. "build", or "docs generate"
         "--project-dir",
@@ -70,7 +69,19 @@ def _invoke(
     ]
     if target_path is not None:
         args += ["--target-path", str(target_path)]
-    result: dbtRunnerResult = dbtRunner().invoke(args)
+    # profiles.yml reads these while dbt runs; they are put back afterwards, so that a later
+    # Settings() in the same process does not take this build's target for its own.
+    variables = dbt_environment(settings)
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        result: dbtRunnerResult = dbtRunner().invoke(args)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return result
 
 
