@@ -40,6 +40,7 @@ DASHBOARDS = {
     "reports": "reports.yaml",
     "merger": "merger.yaml",
     "data-quality": "data_quality.yaml",
+    "national": "national.yaml",
 }
 
 # Every chart has rendered (no spinner; a chart, a table row or a big number) or failed; with

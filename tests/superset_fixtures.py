@@ -72,6 +72,12 @@ FIGURES: dict[str, tuple[str, str, int]] = {
         "select sum(rows_read) from marts.ops_ingest_runs",
         0,
     ),
+    "national": (
+        "Tổng điểm bình quân cả nước",
+        "select avg(total_points) from marts.kpi_766_province_ranking where period_month ="
+        " (select max(period_month) from marts.kpi_766_province_ranking)",
+        1,
+    ),
 }
 
 

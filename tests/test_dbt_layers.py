@@ -2,7 +2,8 @@
 
 Layers, first to last: ``staging`` (sources renamed and typed), ``intermediate`` (what only
 needs staging), ``marts/core`` (conformed dimensions and facts, with the steps they are made
-of) and ``marts/kpi`` (the indicators, built on the core marts). A model refs only models of
+of), ``marts/kpi`` (the indicators, built on the core marts) and ``marts/national`` (the
+provinces side by side: the ranking, the country against its targets). A model refs only models of
 its own layer or of a layer before it; only staging reads sources.
 """
 
@@ -17,7 +18,7 @@ import yaml
 from transform.dbt import DBT_PROJECT_DIR
 
 MODELS = DBT_PROJECT_DIR / "models"
-LAYERS = ("staging", "intermediate", "marts/core", "marts/kpi")
+LAYERS = ("staging", "intermediate", "marts/core", "marts/kpi", "marts/national")
 REF = re.compile(r"""\{\{\s*ref\(\s*['"]([A-Za-z0-9_]+)['"]\s*\)\s*\}\}""")
 SOURCE = re.compile(r"""\{\{\s*source\(""")
 

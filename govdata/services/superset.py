@@ -48,7 +48,15 @@ SERVICE_DIR = REPO_ROOT / "services" / "superset"
 ASSETS_DIR = REPO_ROOT / "superset_assets"
 COMMAND_TIMEOUT = 900.0
 #: The dashboards' topics: each one's slug is ``<topic>-<province slug>`` (superset_assets/).
-DASHBOARD_TOPICS = ("kpi", "procedures", "documents", "reports", "merger", "data-quality")
+DASHBOARD_TOPICS = (
+    "kpi",
+    "procedures",
+    "documents",
+    "reports",
+    "merger",
+    "data-quality",
+    "national",
+)
 
 
 class SupersetError(ServiceError):
