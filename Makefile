@@ -70,7 +70,9 @@ stop:
 	-.venv/bin/python -m govdata.services.ckan down
 	-.venv/bin/python -c "from govdata.services import superset; from core.settings import load_settings; superset.stop(load_settings())"
 
-# The portal's databases go with its files under data/ (created, cleaned and named together).
+# The portal's and Airflow's databases go with the files and keys under data/ (created,
+# cleaned and named together).
 clean: stop
 	-.venv/bin/python -m govdata.services.ckan clean
+	-.venv/bin/python -m govdata.services.airflow clean
 	rm -rf data dbt_project/target dbt_project/logs tests/artifacts

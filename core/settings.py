@@ -126,9 +126,13 @@ class Settings(BaseSettings):
     )
     airflow_host: str = Field("127.0.0.1", description="Address Airflow's API server binds.")
     airflow_port: int = Field(8080, gt=0, lt=65536, description="Airflow's UI and API port.")
+    # Unset, it is named after the home, like the portal's: its connections and variables are
+    # encrypted with the Fernet key kept under the home, so the two are made and cleaned
+    # together (a second checkout, or a home made again after `make clean`, gets its own).
     airflow_metadata_url: str = Field(
-        "postgresql://postgres@127.0.0.1:5432/govdata_airflow",
-        description="Airflow's own metadata database (PostgreSQL).",
+        "",
+        description="Airflow's own metadata database (PostgreSQL) "
+        "[postgresql://postgres@127.0.0.1:5432/govdata_airflow_<home tag>].",
     )
     airflow_admin_user: str = Field("admin", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     airflow_admin_password: str = Field("admin", min_length=1)
@@ -284,9 +288,19 @@ class Settings(BaseSettings):
         )
         return self
 
+    @model_validator(mode="after")
+    def _airflow_database_named_after_home(self) -> Settings:
+        """Airflow's metadata database left unset is named after the home holding its key."""
+        self.airflow_metadata_url = (
+            self.airflow_metadata_url
+            or f"postgresql://postgres@127.0.0.1:5432/govdata_airflow_{self.ckan_database_tag}"
+        )
+        return self
+
     @property
     def ckan_database_tag(self) -> str:
-        """Eight hex digits naming this home's portal databases (a hash of its path)."""
+        """Eight hex digits naming this home's portal and Airflow databases (a hash of its
+        path)."""
         return hashlib.sha256(str(self.home).encode()).hexdigest()[:8]
 
     @field_validator("home")

@@ -116,3 +116,26 @@ def test_provision_keeps_what_an_operator_changed(metadata: None, tmp_path: Path
     on_postgres = airflow.provision(moved.model_copy(update={"target": "postgres"}))
     assert _rows()["pool"] == (3, "Ghi kho dữ liệu") and not on_postgres.errors
     assert any("slots 3 (settings: 1)" in w for w in on_postgres.warnings), on_postgres
+
+
+def test_the_metadata_database_is_named_after_the_home_and_cleaned_with_it(
+    tmp_path: Path,
+) -> None:
+    """Its variables and connections are encrypted with the Fernet key under the home: a home
+    made again after `make clean`, or a second checkout, must not meet the old database (its
+    values would read back as None)."""
+    import psycopg
+
+    one = Settings(home=tmp_path / "one", airflow_metadata_url="")
+    other = Settings(home=tmp_path / "other", airflow_metadata_url="")
+    assert one.airflow_metadata_url != other.airflow_metadata_url
+    assert one.airflow_metadata_url.endswith(f"govdata_airflow_{one.ckan_database_tag}")
+    chosen = "postgresql://postgres@127.0.0.1:5432/somewhere_else"
+    assert Settings(home=tmp_path, airflow_metadata_url=chosen).airflow_metadata_url == chosen
+
+    airflow.superset.create_database(one.airflow_metadata_url)
+    name = airflow.clean(one)
+    assert name == f"govdata_airflow_{one.ckan_database_tag}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres") as server:
+        found = server.execute("select 1 from pg_database where datname = %s", (name,)).fetchall()
+    assert not found

@@ -741,6 +741,14 @@ def failure_details(settings: Settings, dag_id: str, run_id: str) -> str:
     return "\n".join(lines)
 
 
+def clean(settings: Settings) -> str:
+    """Drop the metadata database (`make clean`): its connections and variables are encrypted
+    with the Fernet key under the home that `make clean` deletes, and would not decrypt with
+    the next one. Returns the database's name."""
+    superset.drop_database(settings.airflow_metadata_url)
+    return make_url(settings.airflow_metadata_url).database or ""
+
+
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -759,10 +767,16 @@ def main(argv: list[str]) -> int:
             print(f"{dag_id:<28} {run['state']:<8} {run['dag_run_id']}")
     elif command == "down":
         print("stopped:", ", ".join(down(settings)) or "nothing was running")
+    elif command == "clean":
+        print("stopped:", ", ".join(down(settings)) or "nothing was running")
+        print(f"Airflow cleaned: {clean(settings)} dropped")
     elif command == "status":
         print(json.dumps(health(settings), indent=2) or "no answer")
     else:
-        print(f"unknown command {command!r}: up, run, down, status or provision", file=sys.stderr)
+        print(
+            f"unknown command {command!r}: up, run, down, clean, status or provision",
+            file=sys.stderr,
+        )
         return 2
     return 0
 
