@@ -406,11 +406,15 @@ class Settings(BaseSettings):
             if held != self.province_code and not (
                 national and not self.is_national and self.province_code in held.split(",")
             ):
-                named = "national warehouse of " if self.is_national else ""
+                holds = f"provinces {held}" if national else f"province {held}"
+                wanted = (
+                    f"the provinces {self.province_code}"
+                    if self.is_national
+                    else f"{self.province_code} ({self.profile.short_name})"
+                )
                 raise SettingsError(
-                    f"{self.home} holds the data of province(s) {held}, not the {named}"
-                    f"{self.province_code}: set GOVDATA_HOME to another directory for it, or "
-                    "empty this one (`make clean`)"
+                    f"{self.home} holds the data of {holds}, not {wanted}: set GOVDATA_HOME "
+                    "to another directory for it, or empty this one (`make clean`)"
                 )
             return
         self.home.mkdir(parents=True, exist_ok=True)
