@@ -160,7 +160,7 @@ def test_a_national_home_holds_its_provinces_and_lets_each_of_them_write(tmp_pat
     with pytest.raises(SettingsError, match="no single province profile"):
         _ = national.profile
     assert len(Settings(home=tmp_path, province_code="all").provinces) == 34
-    with pytest.raises(SettingsError, match="no longer exists.*set GOVDATA_PROVINCE_CODE=37"):
+    with pytest.raises(SettingsError, match=r"no longer exists.*set GOVDATA_PROVINCE_CODE=37"):
         Settings(home=tmp_path, province_code="01,35")
     # A province's own home keeps its sources where they always were.
     assert Settings(home=tmp_path, province_code="37").sources_dir == tmp_path / "sources"
