@@ -72,7 +72,7 @@ def ensure_raw_columns(warehouse: Warehouse, table: str, columns: list[tuple[str
 def with_province(warehouse: Warehouse, rows: pa.Table) -> pa.Table:
     """``rows`` with the session's province as a first column (what every raw row carries)."""
     province = ledger.province_of(warehouse)
-    return rows.add_column(0, PROVINCE, pa.array([province] * rows.num_rows, pa.string()))
+    return rows.add_column(0, PROVINCE, pa.repeat(pa.scalar(province, pa.string()), rows.num_rows))
 
 
 def replace_snapshot(warehouse: Warehouse, table: str, rows: pa.Table, run_id: str) -> None:
