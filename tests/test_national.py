@@ -21,9 +21,9 @@ from core.warehouse import session
 from govdata import pipeline, simulation
 from transform.dbt import run_dbt
 
-# A week up to a reporting cut-off (the 14th): each province then has dossiers, documents and
+# Five days up to a reporting cut-off (the 14th): each province then has dossiers, documents and
 # reports at the smallest scale (the documents' daily batches take most of the time).
-WINDOW = (date(2025, 7, 8), date(2025, 7, 14))
+WINDOW = (date(2025, 7, 10), date(2025, 7, 14))
 SCALE = 0.0005
 SEED = 7
 KEY = "national-test-key"  # one keyed hash for both warehouses: applicant keys compare
