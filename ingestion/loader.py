@@ -188,12 +188,19 @@ def _insert_new(
         # batch; NOT IN over the stored keys is a hash join the batch streams through (faster:
         # bench/README.md, shared code). As with NOT EXISTS, a key with a null part never
         # matches: such stored keys are left out, such incoming ones pass.
-        incoming_key = ", ".join(f'i."{c}"' for c in table.key)
-        stored_key = ", ".join(f'r."{c}"' for c in table.key)
-        incomplete = " or ".join(f'i."{c}" is null' for c in table.key)
-        complete = " and ".join(f'r."{c}" is not null' for c in table.key)
-        stored = f"select ({stored_key}) from {table.name} r where {complete}{window}"
+        # Every incoming row is of the session's province: the stored rows are narrowed to it
+        # and the rest of the key compared.
+        within = table.key[1:]
+        incoming_key = ", ".join(f'i."{c}"' for c in within)
+        stored_key = ", ".join(f'r."{c}"' for c in within)
+        incomplete = " or ".join(f'i."{c}" is null' for c in within)
+        complete = " and ".join(f'r."{c}" is not null' for c in within)
+        stored = (
+            f"select ({stored_key}) from {table.name} r "
+            f"where r.{PROVINCE} = ? and {complete}{window}"
+        )
         new = f"({incomplete} or ({incoming_key}) not in ({stored}))"
+        bounds = [ledger.province_of(warehouse), *bounds]
     else:
         match = " and ".join(f'r."{c}" = i."{c}"' for c in table.key)
         new = f"not exists (select 1 from {table.name} r where {match}{window})"
