@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import SettingsError
-from core.profile import ProvinceProfile, province_profile
+from core.profile import ProvinceProfile, province_codes, province_profile
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,8 +48,16 @@ class Settings(BaseSettings):
     spark_driver_memory: str = Field("2g", description="Heap of the spark target's driver JVM.")
 
     # Any of the 34 provinces in force since 1 July 2025; the demo's default is 37 (core.profile).
+    # A national home holds several: 'all' (the 34) or a comma-separated list of codes.
     province_code: str = Field(
-        "37", description="The province served: its code since 1 July 2025 (two digits)."
+        "37",
+        description="The province served: its code since 1 July 2025 (two digits); for a "
+        "national warehouse 'all' or a comma-separated list of codes (e.g. 01,37,79).",
+    )
+    sources_path: Path | None = Field(
+        None,
+        description="Where the simulator writes and ingestion reads the source systems' "
+        "exports [home/sources; home/sources/<code> for each province of a national home].",
     )
 
     # Source systems: the bundled simulator of the demo province, or a real province's APIs.
@@ -258,18 +266,57 @@ class Settings(BaseSettings):
     @classmethod
     def _province_in_force(cls, value: str) -> str:
         try:
-            return province_profile(value).code
+            return ",".join(parse_provinces(value))
         except SettingsError as error:
             raise SettingsError(f"invalid settings: GOVDATA_PROVINCE_CODE: {error}") from None
 
+    @property
+    def provinces(self) -> tuple[ProvinceProfile, ...]:
+        """The provinces this home holds: one, or several in a national warehouse."""
+        return tuple(province_profile(code) for code in self.province_code.split(","))
+
+    @property
+    def is_national(self) -> bool:
+        """Whether the settings name several provinces (a national warehouse)."""
+        return "," in self.province_code
+
     @cached_property
     def profile(self) -> ProvinceProfile:
-        """The province's names: titles, slugs, publisher, spatial coverage (core.profile)."""
+        """The province's names: titles, slugs, publisher, spatial coverage (core.profile).
+        A national home has none: its provinces' are in :attr:`provinces`."""
+        if self.is_national:
+            raise SettingsError(
+                f"the settings name {len(self.provinces)} provinces ({self.province_code}): a "
+                "national warehouse has no single province profile (see Settings.provinces)"
+            )
         return province_profile(self.province_code)
+
+    def for_province(self, code: str) -> Settings:
+        """One province's settings within this home: its code, and in a national home its
+        sources under home/sources/<code>. Each ingestion run is made with one of these."""
+        code = province_profile(code).code
+        if code not in self.province_code.split(","):
+            raise SettingsError(f"province {code} is not among this home's ({self.province_code})")
+        if not self.is_national:
+            return self
+        one = self.model_copy(
+            update={
+                "province_code": code,
+                "sources_path": self.sources_path or self.home / "sources" / code,
+            }
+        )
+        one.__dict__.pop("profile", None)  # cached for the national settings: none
+        profile = one.profile
+        one.ckan_organization = one.ckan_organization or profile.organization
+        one.ckan_organization_title = one.ckan_organization_title or profile.committee
+        one.ckan_site_title = one.ckan_site_title or profile.portal_title
+        return one
 
     @model_validator(mode="after")
     def _names_from_the_profile(self) -> Settings:
         """Names left unset are the province profile's (core.profile)."""
+        if self.is_national:
+            return self
         profile = self.profile
         self.ckan_organization = self.ckan_organization or profile.organization
         self.ckan_organization_title = self.ckan_organization_title or profile.committee
@@ -330,8 +377,9 @@ class Settings(BaseSettings):
 
     @property
     def sources_dir(self) -> Path:
-        """Where the simulator writes the demo province's exports."""
-        return self.home / "sources"
+        """Where the simulator writes the province's exports (a national home: the root of
+        each province's directory, home/sources/<code>)."""
+        return self.sources_path or self.home / "sources"
 
     @property
     def procedures_exports_dir(self) -> Path:
@@ -361,16 +409,26 @@ class Settings(BaseSettings):
         return token or None
 
     def claim_home(self) -> None:
-        """A home holds one province's data: the first writer records the province, and a
-        writer configured for another is refused rather than mixing the two."""
+        """A home holds one province's data, or a national warehouse's provinces: the first
+        writer records them (``province_code``, comma-separated), and a writer configured for
+        others is refused rather than mixing them. One province of a national home
+        (:meth:`for_province`) may write in it."""
         marker = self.home / "province_code"
         if marker.exists():
             held = marker.read_text().strip()
-            if held != self.province_code:
+            national = "," in held
+            if held != self.province_code and not (
+                national and not self.is_national and self.province_code in held.split(",")
+            ):
+                holds = f"provinces {held}" if national else f"province {held}"
+                wanted = (
+                    f"the provinces {self.province_code}"
+                    if self.is_national
+                    else f"{self.province_code} ({self.profile.short_name})"
+                )
                 raise SettingsError(
-                    f"{self.home} holds the data of province {held}, not "
-                    f"{self.province_code} ({self.profile.short_name}): set GOVDATA_HOME to "
-                    "another directory for it, or empty this one (`make clean`)"
+                    f"{self.home} holds the data of {holds}, not {wanted}: set GOVDATA_HOME "
+                    "to another directory for it, or empty this one (`make clean`)"
                 )
             return
         self.home.mkdir(parents=True, exist_ok=True)
@@ -386,6 +444,18 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_hex(32))
             path.chmod(0o600)
         return path.read_text().strip().encode()
+
+
+def parse_provinces(value: str) -> list[str]:
+    """'37' -> ['37']; 'all' -> the 34 codes; '79, 1,37' -> ['01', '37', '79'] (each code
+    checked: a pre-merger one is refused naming the province it became)."""
+    text = value.strip()
+    if text.lower() == "all":
+        return province_codes()
+    codes = sorted({province_profile(part).code for part in text.split(",") if part.strip()})
+    if not codes:
+        raise SettingsError(f"no province code in {value!r}")
+    return codes
 
 
 def load_settings(**overrides: Any) -> Settings:

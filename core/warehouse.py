@@ -28,6 +28,10 @@ from core.settings import Settings
 
 class Warehouse(Protocol):
     dialect: str
+    #: The province a writing session ingests for: every raw row, run, watermark and rejected
+    #: record it writes carries it (None for a session that ingests nothing, e.g. a national
+    #: home's build).
+    province_code: str | None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
 
@@ -62,8 +66,10 @@ class DuckDBWarehouse:
         path: Path,
         read_only: bool = False,
         connection: duckdb.DuckDBPyConnection | None = None,
+        province_code: str | None = None,
     ) -> None:
         self.path, self.read_only = path, read_only
+        self.province_code = province_code
         if connection is not None:  # a sibling: the same database instance (see sibling())
             self.connection = connection
             return
@@ -116,7 +122,12 @@ class DuckDBWarehouse:
     def sibling(self) -> DuckDBWarehouse:
         # A file has one read-write process; threads of it each need a connection of their
         # own to the same instance (a cursor), and DuckDB runs their transactions side by side.
-        return DuckDBWarehouse(self.path, self.read_only, connection=self.connection.cursor())
+        return DuckDBWarehouse(
+            self.path,
+            self.read_only,
+            connection=self.connection.cursor(),
+            province_code=self.province_code,
+        )
 
     def close(self) -> None:
         self.connection.close()
@@ -125,8 +136,9 @@ class DuckDBWarehouse:
 class PostgresWarehouse:
     dialect = "postgres"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, province_code: str | None = None) -> None:
         self.url = url
+        self.province_code = province_code
         self.connection = psycopg.connect(url, autocommit=True)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
@@ -165,7 +177,7 @@ class PostgresWarehouse:
             yield
 
     def sibling(self) -> PostgresWarehouse:
-        return PostgresWarehouse(self.url)
+        return PostgresWarehouse(self.url, self.province_code)
 
     def close(self) -> None:
         self.connection.close()
@@ -193,10 +205,12 @@ def one_thread_per_statement(warehouse: Warehouse) -> Iterator[None]:
 
 
 def connect(settings: Settings, read_only: bool = False) -> Warehouse:
+    """A session on the warehouse; for one province's settings, one that ingests for it."""
+    province = None if settings.is_national else settings.province_code
     if settings.target == "postgres":
         ensure_postgres_database(settings.pg_url)
-        return PostgresWarehouse(settings.pg_url)
-    return DuckDBWarehouse(settings.warehouse_path, read_only=read_only)
+        return PostgresWarehouse(settings.pg_url, province)
+    return DuckDBWarehouse(settings.warehouse_path, read_only=read_only, province_code=province)
 
 
 @contextmanager

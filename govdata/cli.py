@@ -72,7 +72,13 @@ def simulate_command(
     out: Annotated[Path | None, typer.Option(help="Output directory [home/sources].")] = None,
     scale: Annotated[float | None, typer.Option(help="1 = one province-year.")] = None,
     seed: Annotated[int | None, typer.Option(help="Same seed, same bytes.")] = None,
-    province: Annotated[str | None, typer.Option(help="Province code (2 digits).")] = None,
+    province: Annotated[
+        str | None,
+        typer.Option(
+            help="Province code (2 digits), or for a national warehouse 'all' or a "
+            "comma-separated list (each under home/sources/<code>)."
+        ),
+    ] = None,
     start: Annotated[str, typer.Option(help="First day (YYYY-MM-DD).")] = DEFAULT_START.isoformat(),
     end: Annotated[str, typer.Option(help="Last day (YYYY-MM-DD).")] = DEFAULT_END.isoformat(),
     faults: Annotated[
@@ -85,8 +91,10 @@ def simulate_command(
     if last < first:
         raise typer.BadParameter(f"{end} is before {start}", param_hint="--end")
     with _progress() as progress:
-        days = progress.add_task("simulating days", total=(last - first).days + 1)
-        summary = _step(
+        days = progress.add_task(
+            "simulating days", total=((last - first).days + 1) * len(settings.provinces)
+        )
+        summaries = _step(
             "simulate",
             lambda: simulation.simulate_sources(
                 settings,
@@ -99,19 +107,24 @@ def simulate_command(
                 on_day=lambda _: progress.advance(days),
             ),
         )
-    table = Table("source", "records", title=f"{summary.province_name}, {first} to {last}")
-    for source, n in summary.counts.items():
-        table.add_row(source, f"{n:,}")
-    console.print(table)
-    if summary.faults:
-        console.print(f"{summary.faults:,} faults injected, listed in {summary.out}/faults.jsonl")
-    console.print(f"written to {summary.out} in {summary.seconds:.1f} s")
+    for summary in summaries:
+        table = Table("source", "records", title=f"{summary.province_name}, {first} to {last}")
+        for source, n in summary.counts.items():
+            table.add_row(source, f"{n:,}")
+        console.print(table)
+        if summary.faults:
+            console.print(
+                f"{summary.faults:,} faults injected, listed in {summary.out}/faults.jsonl"
+            )
+        console.print(f"written to {summary.out} in {summary.seconds:.1f} s")
 
 
 def _ingest(settings: Settings) -> None:
     def ingest_sources() -> list[IngestResult]:
-        with simulation.sources_for(settings) as reading:
-            return pipeline.ingest(reading, on_page=lambda _: progress.advance(task))
+        results = []
+        for reading in simulation.each_province(settings):  # several in a national home
+            results += pipeline.ingest(reading, on_page=lambda _: progress.advance(task))
+        return results
 
     with _progress() as progress:
         task = progress.add_task("ingesting pages", total=None)
@@ -121,7 +134,7 @@ def _ingest(settings: Settings) -> None:
     for r in results:
         c = r.counts
         table.add_row(
-            r.source,
+            f"{r.province_code} {r.source}" if settings.is_national else r.source,
             r.status if r.status != "failed" else "[red]failed[/red]",
             f"{c.read:,}",
             f"{c.loaded:,}",

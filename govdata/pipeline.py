@@ -82,7 +82,14 @@ def ingest(
     The document system is read in a thread of its own, with its own warehouse session, while
     the other systems load: each keeps the cores busy only part of the time (the documents'
     checks, the procedures' JSON parsing in DuckDB), so together they finish sooner.
+
+    A national home (several provinces) ingests each province's sources in turn, each run
+    with that province's settings (:meth:`~core.settings.Settings.for_province`), so every
+    row, run and watermark carries its province.
     """
+    if settings.is_national:
+        settings.claim_home()
+        return [r for one in provinces_of(settings) for r in ingest(one, on_page)]
     settings.claim_home()
     # Landing files hold personal data: they are kept only for the configured retention.
     landing.prune(settings)
@@ -115,7 +122,12 @@ def ingest(
             wait([documents])
             pool.shutdown()
             documents_warehouse.close()
-        return _in_order(results, documents.result())
+        return _of_province(settings, _in_order(results, documents.result()))
+
+
+def provinces_of(settings: Settings) -> list[Settings]:
+    """Each province's settings: the one of a province's home, each of a national home's."""
+    return [settings.for_province(profile.code) for profile in settings.provinces]
 
 
 def recover(settings: Settings, warehouse: Warehouse) -> None:
@@ -165,6 +177,11 @@ def ingest_system(
     :func:`ingest` does them all at once). ``window``: the days of dated files to read."""
     if system not in SYSTEMS:
         raise ValueError(f"unknown source system {system!r}: expected one of {SYSTEMS}")
+    if settings.is_national:
+        settings.claim_home()
+        return [
+            r for one in provinces_of(settings) for r in ingest_system(one, system, window, on_page)
+        ]
     settings.claim_home()
     landing.prune(settings)
     with (
@@ -174,13 +191,22 @@ def ingest_system(
     ):
         recover(settings, warehouse)
         if system == "procedures":
-            return ingest_procedures(settings, warehouse, on_page, window)
-        if system == "documents":
+            results = ingest_procedures(settings, warehouse, on_page, window)
+        elif system == "documents":
             ensure_document_tables(warehouse)
-            return ingest_documents(settings, warehouse, window=window)
-        if system == "reports":
-            return ingest_reports(settings, warehouse, window=window)
-        return [ingest_sql(settings, warehouse, source) for source in load_sources()]
+            results = ingest_documents(settings, warehouse, window=window)
+        elif system == "reports":
+            results = ingest_reports(settings, warehouse, window=window)
+        else:
+            results = [ingest_sql(settings, warehouse, source) for source in load_sources()]
+        return _of_province(settings, results)
+
+
+def _of_province(settings: Settings, results: list[IngestResult]) -> list[IngestResult]:
+    """``results`` marked with the province whose sources they read."""
+    for result in results:
+        result.province_code = settings.province_code
+    return results
 
 
 def unreconciled_runs(settings: Settings) -> list[str]:
@@ -189,14 +215,14 @@ def unreconciled_runs(settings: Settings) -> list[str]:
     with session(settings) as warehouse:
         ledger.ensure_ops_schema(warehouse)
         rows = warehouse.fetch(
-            "select source, run_id, rows_read, rows_loaded, rows_rejected, rows_duplicate "
-            "from ops.ingest_runs where status = 'success' "
+            "select province_code, source, run_id, rows_read, rows_loaded, rows_rejected, "
+            "rows_duplicate from ops.ingest_runs where status = 'success' "
             "and rows_read <> rows_loaded + rows_rejected + rows_duplicate order by started_at"
         )
     return [
-        f"{source} run {run_id}: read {read} ≠ loaded {loaded} + rejected {rejected} "
-        f"+ duplicate {duplicate}"
-        for source, run_id, read, loaded, rejected, duplicate in rows
+        f"{source} (province {province}) run {run_id}: read {read} ≠ loaded {loaded} "
+        f"+ rejected {rejected} + duplicate {duplicate}"
+        for province, source, run_id, read, loaded, rejected, duplicate in rows
     ]
 
 

@@ -29,25 +29,48 @@ def simulate_sources(
     end: date = DEFAULT_END,
     fault_rate: float = 0.0,
     on_day: Callable[[date], None] | None = None,
-) -> SimulationSummary:
-    """Write the province's source exports (by default under home/sources)."""
+) -> list[SimulationSummary]:
+    """Write the province's source exports (by default under home/sources); for a national
+    home, each province's under home/sources/<code> (or ``out``/<code>), each the same as
+    when simulated alone with the same seed."""
     if out is None:
         settings.claim_home()
-    return simulate(
-        out or settings.sources_dir,
-        scale=settings.simulator_scale if scale is None else scale,
-        seed=settings.simulator_seed if seed is None else seed,
-        province_code=settings.province_code,
-        start=start,
-        end=end,
-        fault_rate=fault_rate,
-        on_day=on_day,
-        documents_container=settings.documents_container,
-    )
+    if settings.is_national:
+        return [
+            summary
+            for profile in settings.provinces
+            for summary in simulate_sources(
+                settings.for_province(profile.code),
+                None if out is None else out / profile.code,
+                scale,
+                seed,
+                start,
+                end,
+                fault_rate,
+                on_day,
+            )
+        ]
+    return [
+        simulate(
+            out or settings.sources_dir,
+            scale=settings.simulator_scale if scale is None else scale,
+            seed=settings.simulator_seed if seed is None else seed,
+            province_code=settings.province_code,
+            start=start,
+            end=end,
+            fault_rate=fault_rate,
+            on_day=on_day,
+            documents_container=settings.documents_container,
+        )
+    ]
 
 
 def has_sources(settings: Settings) -> bool:
-    return (settings.sources_dir / "procedures" / "dossiers.jsonl").exists()
+    """Whether the province's sources (each province's, in a national home) are simulated."""
+    return all(
+        (one.sources_dir / "procedures" / "dossiers.jsonl").exists()
+        for one in (settings.for_province(p.code) for p in settings.provinces)
+    )
 
 
 @contextmanager
@@ -57,6 +80,11 @@ def sources_for(settings: Settings) -> Iterator[Settings]:
     if settings.sources == "live" or settings.procedures_transport == "files":
         yield settings
         return
+    if settings.is_national:
+        raise SourceError(
+            f"the settings name {len(settings.provinces)} provinces: read each one's sources "
+            "with its own settings (govdata.simulation.each_province)"
+        )
     if not has_sources(settings):
         raise SourceError(
             f"no simulated sources under {settings.sources_dir}: run `govdata simulate` first, "
@@ -64,3 +92,14 @@ def sources_for(settings: Settings) -> Iterator[Settings]:
         )
     with serving(settings.sources_dir, port=0) as url:
         yield settings.model_copy(update={"procedures_api_url": url})
+
+
+def each_province(settings: Settings) -> Iterator[Settings]:
+    """The settings each province's ingestion reads its sources with, one after the other
+    (:func:`sources_for` each): the one province of a province's home, each of a national
+    home's (whose claim is recorded first)."""
+    if settings.is_national:
+        settings.claim_home()
+    for profile in settings.provinces:
+        with sources_for(settings.for_province(profile.code)) as reading:
+            yield reading

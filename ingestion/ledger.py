@@ -33,6 +33,7 @@ OPS_DDL = (
     """create table if not exists ops.ingest_runs (
         run_id varchar not null,
         source varchar not null,
+        province_code varchar not null,
         started_at timestamp not null,
         finished_at timestamp,
         status varchar not null,
@@ -47,24 +48,28 @@ OPS_DDL = (
         primary key (run_id, source)
     )""",
     """create table if not exists ops.source_state (
-        source varchar primary key,
+        province_code varchar not null,
+        source varchar not null,
         watermark varchar not null,
-        updated_at timestamp not null
+        updated_at timestamp not null,
+        primary key (province_code, source)
     )""",
     # Dated batches (a documents day, a reports period) already loaded, each with the
     # fingerprint of its files: a batch that arrives late, or is sent again changed, is read by
     # the next run, whatever the watermark (the highest batch) says.
     """create table if not exists ops.loaded_batches (
+        province_code varchar not null,
         source varchar not null,
         batch varchar not null,
         fingerprint varchar not null,
         run_id varchar not null,
         loaded_at timestamp not null,
-        primary key (source, batch)
+        primary key (province_code, source, batch)
     )""",
     """create table if not exists ops.rejected_records (
         run_id varchar not null,
         source varchar not null,
+        province_code varchar not null,
         record_key varchar,
         reason varchar not null,
         payload varchar not null,
@@ -73,7 +78,29 @@ OPS_DDL = (
 )
 
 
+#: The ledger's tables that identify a province's runs, watermarks, batches and records.
+PROVINCE_KEYED = ("ingest_runs", "source_state", "loaded_batches", "rejected_records")
+
+
 def ensure_ops_schema(warehouse: Warehouse) -> None:
+    unkeyed = [
+        name
+        for (name,) in warehouse.fetch(
+            "select table_name from information_schema.tables where table_schema = 'ops'"
+        )
+        if name in PROVINCE_KEYED
+        and not warehouse.fetch(
+            "select 1 from information_schema.columns where table_schema = 'ops' "
+            "and table_name = ? and column_name = 'province_code'",
+            [name],
+        )
+    ]
+    if unkeyed:
+        raise RuntimeError(
+            f"ops.{', ops.'.join(sorted(unkeyed))} were created by an earlier version, before "
+            "the ledger was keyed by province (province_code): start from an empty warehouse "
+            "(`make clean` for the demo) and ingest again"
+        )
     for statement in OPS_DDL:
         warehouse.execute(statement)
     # Warehouses created before the count of committed batches (it tells landed parts a
@@ -149,18 +176,37 @@ class IngestResult:
     watermark_to: str | None = None
     seconds: float = 0.0
     message: str | None = None  # why a run failed, in one line
+    province_code: str | None = None  # whose source system (set by the pipeline)
+
+
+def province_of(warehouse: Warehouse) -> str:
+    """The province the session ingests for (core.warehouse.connect sets it from the
+    settings): every raw row, run, watermark and rejected record is keyed by it."""
+    if warehouse.province_code is None:
+        raise RuntimeError(
+            "this warehouse session ingests for no province: open it with one province's "
+            "settings (Settings.for_province) or pass province_code"
+        )
+    return warehouse.province_code
 
 
 def read_watermark(warehouse: Warehouse, source: str) -> str | None:
-    rows = warehouse.fetch("select watermark from ops.source_state where source = ?", [source])
+    rows = warehouse.fetch(
+        "select watermark from ops.source_state where province_code = ? and source = ?",
+        [province_of(warehouse), source],
+    )
     return rows[0][0] if rows else None
 
 
 def write_watermark(warehouse: Warehouse, source: str, watermark: str) -> None:
-    warehouse.execute("delete from ops.source_state where source = ?", [source])
+    province = province_of(warehouse)
     warehouse.execute(
-        "insert into ops.source_state (source, watermark, updated_at) values (?, ?, ?)",
-        [source, watermark, utc_now()],
+        "delete from ops.source_state where province_code = ? and source = ?", [province, source]
+    )
+    warehouse.execute(
+        "insert into ops.source_state (province_code, source, watermark, updated_at) "
+        "values (?, ?, ?, ?)",
+        [province, source, watermark, utc_now()],
     )
 
 
@@ -193,7 +239,8 @@ def unfinished_runs(warehouse: Warehouse, since: datetime) -> list[tuple[str, st
 def loaded_batches(warehouse: Warehouse, source: str) -> dict[str, str]:
     """The source's batches loaded so far: batch → fingerprint of its files."""
     rows = warehouse.fetch(
-        "select batch, fingerprint from ops.loaded_batches where source = ?", [source]
+        "select batch, fingerprint from ops.loaded_batches where province_code = ? and source = ?",
+        [province_of(warehouse), source],
     )
     return dict(rows)
 
@@ -202,13 +249,16 @@ def record_batch(
     warehouse: Warehouse, source: str, batch: str, fingerprint: str, run_id: str
 ) -> None:
     """Note a batch as loaded (call in the batch's transaction)."""
+    province = province_of(warehouse)
     warehouse.execute(
-        "delete from ops.loaded_batches where source = ? and batch = ?", [source, batch]
+        "delete from ops.loaded_batches where province_code = ? and source = ? and batch = ?",
+        [province, source, batch],
     )
     warehouse.execute(
-        "insert into ops.loaded_batches (source, batch, fingerprint, run_id, loaded_at) "
-        "values (?, ?, ?, ?, ?)",
-        [source, batch, fingerprint, run_id, utc_now()],
+        "insert into ops.loaded_batches "
+        "(province_code, source, batch, fingerprint, run_id, loaded_at) "
+        "values (?, ?, ?, ?, ?, ?)",
+        [province, source, batch, fingerprint, run_id, utc_now()],
     )
 
 
@@ -233,9 +283,10 @@ def files_fingerprint(paths: Iterable[Path]) -> str:
 
 def start_run(warehouse: Warehouse, run_id: str, source: str, watermark: str | None) -> None:
     warehouse.execute(
-        "insert into ops.ingest_runs (run_id, source, started_at, status, watermark_from) "
-        "values (?, ?, ?, 'running', ?)",
-        [run_id, source, utc_now(), watermark],
+        "insert into ops.ingest_runs "
+        "(run_id, source, province_code, started_at, status, watermark_from) "
+        "values (?, ?, ?, ?, 'running', ?)",
+        [run_id, source, province_of(warehouse), utc_now(), watermark],
     )
 
 
@@ -289,6 +340,7 @@ def reject(warehouse: Warehouse, run_id: str, source: str, rejections: list[Reje
             {
                 "run_id": [run_id] * len(rejections),
                 "source": [source] * len(rejections),
+                "province_code": [province_of(warehouse)] * len(rejections),
                 "record_key": [r.record_key for r in rejections],
                 "reason": [r.reason for r in rejections],
                 # Analysts read ops: personal values stay in the landing zone only.

@@ -123,6 +123,8 @@ def load_region(province_code: str) -> Region:
             AdminUnit(r["districtCode"], r["district"], "district", _unit_type(r["district"]),
                       p, p, None, end),
         )  # fmt: skip
+        if r["wardCode"] is None:  # an island district without communes (Bạch Long Vĩ, …)
+            continue
         old_communes.append(
             AdminUnit(r["wardCode"], r["ward"], "commune", r["wardType"], r["districtCode"], p,
                       None, end)

@@ -101,3 +101,34 @@ def test_another_province_is_refused_in_a_home_that_holds_one(
         code, output = invoke(command)
         assert code == 1
         assert "holds the data of province 37, not 01" in " ".join(output.split())
+
+
+def test_simulate_a_list_of_provinces_writes_each_as_when_simulated_alone(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (home / "sources").unlink()
+    window = ["--start", "2025-07-12", "--end", "2025-07-14"]
+    code, output = invoke("simulate", "--province", "37,01", "--scale", "0.0005", *window)
+    assert code == 0, output
+    assert (home / "province_code").read_text().strip() == "01,37"
+    alone = tmp_path / "alone"
+    code, output = invoke("simulate", "--out", str(alone), "--province", "37",
+                          "--scale", "0.0005", *window)  # fmt: skip
+    assert code == 0, output
+
+    def files(directory: Path) -> dict[str, bytes]:
+        return {
+            p.relative_to(directory).as_posix(): p.read_bytes()
+            for p in sorted(directory.rglob("*"))
+            if p.is_file()
+        }
+
+    national = files(home / "sources" / "37")
+    assert national and national == files(alone)
+    assert (
+        json.loads((home / "sources" / "01" / "summary.json").read_text())["province_code"] == "01"
+    )
+    # The home holds these two provinces: another is refused, one of them alone is not.
+    monkeypatch.setenv("GOVDATA_PROVINCE_CODE", "46")
+    code, output = invoke("simulate", "--scale", "0.0005", *window)
+    assert code == 1 and "holds the data of provinces 01,37" in " ".join(output.split())

@@ -110,7 +110,11 @@ def pg_database() -> Iterator[str]:
 
 
 def open_warehouse(home: Path, pg_url: str | None) -> Warehouse:
-    return PostgresWarehouse(pg_url) if pg_url else DuckDBWarehouse(home / "warehouse.duckdb")
+    return (
+        PostgresWarehouse(pg_url, province_code="37")
+        if pg_url
+        else DuckDBWarehouse(home / "warehouse.duckdb", province_code="37")
+    )
 
 
 # -- what a load left behind --------------------------------------------------------------------
@@ -388,7 +392,7 @@ def test_a_clean_export_is_loaded_whole(clean: Path, tmp_path: Path) -> None:
 
 def test_rerun_changes_nothing(faulty: Path, tmp_path: Path) -> None:
     settings = settings_for(tmp_path, faulty)
-    warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
+    warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb", province_code="37")
     try:
         first = docs.ingest_documents(settings, warehouse)
         before = snapshot(warehouse)
@@ -412,7 +416,7 @@ def test_a_killed_run_resumes_at_the_next_day(
     faulty: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = settings_for(tmp_path / "killed", faulty)
-    warehouse = DuckDBWarehouse(tmp_path / "killed.duckdb")
+    warehouse = DuckDBWarehouse(tmp_path / "killed.duckdb", province_code="37")
     real_land = landing.land
 
     def land_then_die(*args: Any, **kwargs: Any) -> Path:
@@ -650,7 +654,7 @@ def test_an_unfinished_batch_is_left_for_the_next_run(clean: Path, tmp_path: Pat
     (unfinished / docs.FILES[docs.REGISTER_SOURCE]).write_bytes(
         gzip.compress(b",".join(c.encode() for c in register.REGISTER_COLUMNS) + b"\n")
     )
-    warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
+    warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb", province_code="37")
     try:
         results = docs.ingest_documents(settings_for(tmp_path, export), warehouse)
         messages = {m for (m,) in warehouse.fetch("select message from ops.ingest_runs")}
@@ -676,7 +680,7 @@ def test_a_corrupt_gzip_fails_the_run_and_keeps_the_days_before(
     for name in docs.FILES.values():
         data = (days[1] / name).read_bytes()
         (broken / name).write_bytes(data[: len(data) // 2] if "status" in name else data)
-    warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
+    warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb", province_code="37")
     try:
         with pytest.raises(SourceError, match="not a complete gzip file"):
             docs.ingest_documents(settings_for(tmp_path, export), warehouse)
@@ -723,7 +727,8 @@ def test_raw_tables_are_declared_as_dbt_sources() -> None:
     for table in TABLES.values():
         name = table.name.removeprefix("raw.")
         columns = [c["name"] for c in declared[name]["columns"]]
-        assert columns == [f.name for f in table.schema] + ["_run_id", "_loaded_at"]
+        expected = ["province_code", *(f.name for f in table.schema), "_run_id", "_loaded_at"]
+        assert columns == expected
         assert all(c.get("description") for c in declared[name]["columns"])
 
 
@@ -757,11 +762,12 @@ def test_status_lines_laid_out_otherwise_are_read_by_tag(clean: Path) -> None:
 
 
 def test_a_status_is_checked_against_the_statuses_already_loaded(tmp_path: Path) -> None:
-    warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
+    warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb", province_code="37")
     try:
         docs.ensure_tables(warehouse)
         loaded = pa.table(
             {
+                "province_code": ["37", "37"],
                 "document_id": ["D", "D"],
                 "receiver_code": ["R", "S"],
                 "status_code": ["04", "01"],

@@ -62,7 +62,7 @@ def test_a_message_declaring_entities_is_refused_and_nothing_expanded(
     path.write_bytes(gzip.compress(b"\n".join([hostile, *lines[1:]])))
 
     assert slowpath.slow_message(hostile) == slowpath.DTD_REFUSED
-    warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
+    warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb", province_code="37")
     try:
         results = docs.ingest_documents(settings_for(tmp_path, export), warehouse)
         subjects = warehouse.fetch(
@@ -126,7 +126,7 @@ class Load:
 
 def load(export: Path, home: Path) -> Load:
     home.mkdir(parents=True, exist_ok=True)
-    warehouse = DuckDBWarehouse(home / "warehouse.duckdb")
+    warehouse = DuckDBWarehouse(home / "warehouse.duckdb", province_code="37")
     try:
         results = docs.ingest_documents(settings_for(home, export), warehouse)
         raw = {}
@@ -261,7 +261,7 @@ def test_a_cut_archive_fails_its_day_and_a_broken_entry_is_one_rejection(
     # a cut archive, a day later: the run stops there, the days before stay loaded
     cut = days[4] / "documents.edxml.zip"
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
-    warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
+    warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb", province_code="37")
     try:
         with pytest.raises(SourceError, match=r"documents\.edxml\.zip is not a complete zip"):
             docs.ingest_documents(settings_for(tmp_path, zipped), warehouse)

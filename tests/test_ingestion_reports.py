@@ -69,13 +69,15 @@ def settings_for(home: Path, out: Path) -> Settings:
 
 
 def duckdb_at(path: Path) -> DuckDBWarehouse:
-    return DuckDBWarehouse(path / "warehouse.duckdb")
+    return DuckDBWarehouse(path / "warehouse.duckdb", province_code="37")
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
 def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
     if request.param == "postgres":
-        connection: Warehouse = PostgresWarehouse(request.getfixturevalue("pg_url"))
+        connection: Warehouse = PostgresWarehouse(
+            request.getfixturevalue("pg_url"), province_code="37"
+        )
     else:
         connection = duckdb_at(tmp_path)
     yield connection
@@ -222,7 +224,10 @@ def test_every_fault_is_rejected_and_every_good_row_loaded(
 
 def test_duckdb_and_postgres_load_the_same_rows(faulty: Path, tmp_path: Path, pg_url: str) -> None:
     loaded = []
-    for name, connection in (("duckdb", duckdb_at(tmp_path)), ("pg", PostgresWarehouse(pg_url))):
+    for name, connection in (
+        ("duckdb", duckdb_at(tmp_path)),
+        ("pg", PostgresWarehouse(pg_url, province_code="37")),
+    ):
         try:
             results = ingest_reports(settings_for(tmp_path / name, faulty), connection)
             regimes = connection.fetch(

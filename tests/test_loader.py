@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from core.settings import Settings
 from core.warehouse import session
 from ingestion import ledger
-from ingestion.loader import RawTable, load_batch
+from ingestion.loader import RawTable, ensure_raw_columns, load_batch, replace_snapshot
 
 TABLE = RawTable(
     "raw.test__versions",
@@ -80,3 +81,79 @@ def test_a_raw_table_of_an_earlier_version_is_refused_by_its_columns_or_their_ty
         as_text.ensure(warehouse)
         with pytest.raises(RuntimeError, match=r"earlier version.*at varchar"):
             every_type.ensure(warehouse)
+
+
+def test_two_provinces_with_the_same_codes_keep_their_rows_apart(settings: Settings) -> None:
+    """Agency, dossier and document codes are unique only within a province: the same keys
+    from two provinces' systems are two records each, in the raw layer, its ``__latest`` view,
+    the reference snapshots, the watermarks and the rejected records."""
+    ninh_binh, ha_noi = settings, settings.model_copy(update={"province_code": "01"})
+    snapshot = "raw.test__snapshot"
+    counts = []
+    for province, rows in ((ninh_binh, FIRST), (ha_noi, FIRST), (ninh_binh, SECOND)):
+        with session(province) as warehouse:
+            ledger.ensure_ops_schema(warehouse)
+            TABLE.ensure(warehouse)
+            ensure_raw_columns(warehouse, snapshot, [("code", "varchar")])
+            warehouse.execute(
+                f"create table if not exists {snapshot} (province_code varchar not null, "
+                "code varchar, _run_id varchar not null, _loaded_at timestamp not null)"
+            )
+            with warehouse.transaction():
+                rejected = [ledger.Rejection("a", "a reason", "{}")]
+                counts.append(load_batch(warehouse, "run", "test", TABLE, rows, rejected,
+                                         len(rows) + 1))  # fmt: skip
+                codes = rows.select(["code"]).filter(pc.is_valid(rows["code"]))
+                replace_snapshot(warehouse, snapshot, codes, "run")
+                ledger.write_watermark(warehouse, "test", f"{warehouse.province_code}-{len(rows)}")
+    # Hà Nội's copy of Ninh Bình's records is new to the warehouse, not a duplicate of them.
+    assert [(c.loaded, c.rejected, c.duplicate) for c in counts] == [(5, 1, 0), (5, 1, 0),
+                                                                     (5, 1, 2)]  # fmt: skip
+    with session(ninh_binh) as warehouse:
+        latest = warehouse.fetch(
+            f"select province_code, value from {TABLE.name}__latest where code = 'a' order by 1"
+        )
+        snapshots = warehouse.fetch(
+            f"select province_code, count(*) from {snapshot} group by 1 order by 1"
+        )
+        watermarks = warehouse.fetch(
+            "select province_code, watermark from ops.source_state order by 1"
+        )
+        rejections = warehouse.fetch(
+            "select province_code, count(*) from ops.rejected_records group by 1 order by 1"
+        )
+        assert ledger.read_watermark(warehouse, "test") == "37-7"
+    assert latest == [("01", "v2"), ("37", "v6")]
+    # Ninh Bình's snapshot replaced (4 codes, then 6); Hà Nội's kept.
+    assert snapshots == [("01", 4), ("37", 6)]
+    assert watermarks == [("01", "01-5"), ("37", "37-7")]
+    assert rejections == [("01", 1), ("37", 2)]
+
+
+def test_a_warehouse_from_before_the_province_key_is_refused_with_how_to_rebuild(
+    settings: Settings,
+) -> None:
+    with session(settings) as warehouse:
+        warehouse.execute("create schema if not exists raw")
+        warehouse.execute(
+            f"create table {TABLE.name} (code varchar, part varchar, stamp varchar, "
+            "value varchar, _run_id varchar not null, _loaded_at timestamp not null)"
+        )
+        with pytest.raises(RuntimeError, match=r"before rows were keyed by province.*empty"):
+            TABLE.ensure(warehouse)
+        warehouse.execute("create schema if not exists ops")
+        warehouse.execute(
+            "create table ops.source_state (source varchar primary key, "
+            "watermark varchar not null, updated_at timestamp not null)"
+        )
+        with pytest.raises(RuntimeError, match=r"ops.source_state .*keyed by province"):
+            ledger.ensure_ops_schema(warehouse)
+
+
+def test_a_session_for_no_province_ingests_nothing(tmp_path: Path) -> None:
+    national = Settings(home=tmp_path, province_code="01,37")
+    with session(national) as warehouse:
+        ledger.ensure_ops_schema(warehouse)
+        TABLE.ensure(warehouse)
+        with pytest.raises(RuntimeError, match="ingests for no province"):
+            load_batch(warehouse, "run", "test", TABLE, FIRST, [], len(FIRST))

@@ -141,3 +141,26 @@ def test_every_dashboard_exposure_points_at_a_real_dashboard() -> None:
     for url in urls:
         slug = profile.render(url).strip("/").rsplit("/", 1)[-1]
         assert slug in slugs, f"exposure url {url} names no dashboard of superset_assets/"
+
+
+def test_a_national_home_holds_its_provinces_and_lets_each_of_them_write(tmp_path: Path) -> None:
+    national = Settings(home=tmp_path, province_code="79, 1,37")
+    assert national.province_code == "01,37,79" and national.is_national
+    assert [p.short_name for p in national.provinces] == ["Hà Nội", "Ninh Bình", "Hồ Chí Minh"]
+    national.claim_home()
+    hanoi = national.for_province("1")
+    assert (hanoi.province_code, hanoi.profile.short_name) == ("01", "Hà Nội")
+    assert hanoi.sources_dir == tmp_path / "sources" / "01"
+    assert hanoi.ckan_site_title == hanoi.profile.portal_title
+    hanoi.claim_home()  # one of the provinces: it writes in the national home
+    with pytest.raises(SettingsError, match="holds the data of provinces 01,37,79, not 46"):
+        Settings(home=tmp_path, province_code="46").claim_home()
+    with pytest.raises(SettingsError, match="not among this home's"):
+        national.for_province("46")
+    with pytest.raises(SettingsError, match="no single province profile"):
+        _ = national.profile
+    assert len(Settings(home=tmp_path, province_code="all").provinces) == 34
+    with pytest.raises(SettingsError, match=r"no longer exists.*set GOVDATA_PROVINCE_CODE=37"):
+        Settings(home=tmp_path, province_code="01,35")
+    # A province's own home keeps its sources where they always were.
+    assert Settings(home=tmp_path, province_code="37").sources_dir == tmp_path / "sources"

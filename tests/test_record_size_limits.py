@@ -91,7 +91,7 @@ def test_documents_and_statuses_over_their_limits_are_rejected(clean: Path, tmp_
     settings = settings_for(tmp_path, export).model_copy(
         update={"max_record_bytes": LIMIT, "max_message_bytes": 2 * LIMIT}
     )
-    warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
+    warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb", province_code="37")
     try:
         results = {r.source: r for r in docs.ingest_documents(settings, warehouse)}
         rejected = dict(

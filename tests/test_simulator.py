@@ -244,3 +244,15 @@ def test_agency_directory_is_exported(tmp_path: Path) -> None:
         "province_committee", "department", "service_centre", "district_committee",
         "commune_committee",
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("code", ["31", "44", "48", "51", "79"])
+def test_an_island_district_without_communes_has_no_commune_without_a_unit(code: str) -> None:
+    """Bạch Long Vĩ, Cồn Cỏ, Hoàng Sa, Lý Sơn and Côn Đảo have no commune in the legacy list:
+    every commune and commune agency the simulator makes has a code and a name."""
+    from simulator.agencies import build_agencies
+    from simulator.units import load_region
+
+    region = load_region(code)
+    assert all(c.code and c.name for c in region.old_communes)
+    assert all(a.unit_code for a in build_agencies(region))

@@ -14,6 +14,7 @@ import polars as pl
 import pyarrow as pa
 
 from core.warehouse import Warehouse
+from ingestion import ledger
 from ingestion.documents.contracts import STAGE, STAMP_FORMAT
 from ingestion.documents.reading import PreparedDay
 from ingestion.documents.tables import (
@@ -71,7 +72,10 @@ def out_of_order(rows: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
 
 def latest_status(warehouse: Warehouse) -> datetime | None:
     """The latest status time loaded so far (None when there is none)."""
-    return warehouse.fetch(f"select max(status_at) from {STATUS_TABLE.name}")[0][0]
+    return warehouse.fetch(
+        f"select max(status_at) from {STATUS_TABLE.name} where province_code = ?",
+        [ledger.province_of(warehouse)],
+    )[0][0]
 
 
 def _status_history(
@@ -96,8 +100,8 @@ def _status_history(
             f"select s.document_id, s.receiver_code, s.status_code, s.status_at "
             f"from {STATUS_TABLE.name} s join {staged} k "
             "on s.document_id = k.document_id and s.receiver_code = k.receiver_code "
-            "where s.status_at >= ?",
-            [rows["status_at"].min()],
+            "where s.province_code = ? and s.status_at >= ?",
+            [ledger.province_of(warehouse), rows["status_at"].min()],
         )
     if not found:
         return empty

@@ -148,7 +148,8 @@ def receptions(warehouse: Warehouse, codes: pl.Series) -> pl.DataFrame:
     with warehouse.staged(pa.table({"MaHoSo": codes.to_arrow()}), RAW_TABLE) as staged:
         rows = warehouse.fetch(
             f'select d."MaHoSo", min(d."NgayTiepNhan") from {RAW_TABLE} d '
-            f'join {staged} c on d."MaHoSo" = c."MaHoSo" group by 1'
+            f'join {staged} c on d."MaHoSo" = c."MaHoSo" where d.province_code = ? group by 1',
+            [ledger.province_of(warehouse)],
         )
     if not rows:
         return empty

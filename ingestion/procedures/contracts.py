@@ -12,7 +12,7 @@ import pyarrow as pa
 from core.errors import SourceError
 from core.warehouse import Warehouse
 from ingestion.contract import TIMESTAMP, TIMESTAMP_FORMAT, TIMESTAMP_PATTERN, Contract, Field
-from ingestion.loader import RawTable
+from ingestion.loader import RawTable, snapshot_rows
 
 SOURCE = "procedures.dossiers"
 EVENTS_SOURCE = "procedures.events"
@@ -156,8 +156,8 @@ class CodeLists:
     def from_warehouse(cls, warehouse: Warehouse) -> CodeLists:
         """The catalogue and agency directory loaded in the raw layer (load them first)."""
         try:
-            procedures = warehouse.fetch('select "MaTTHC" from raw.procedures__catalogue')
-            agencies = warehouse.fetch('select "MaDinhDanh" from raw.procedures__agencies')
+            procedures = snapshot_rows(warehouse, CATALOGUE_TABLE, ["MaTTHC"])
+            agencies = snapshot_rows(warehouse, AGENCIES_TABLE, ["MaDinhDanh"])
         except Exception as error:  # the snapshot tables do not exist yet
             raise SourceError(
                 f"procedures: load the catalogue and agency directory before the dossiers ({error})"

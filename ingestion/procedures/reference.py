@@ -1,5 +1,5 @@
-"""Reference snapshots (the agency directory and the procedure catalogue), replaced whole each
-run, from the API or from the files beside the exports."""
+"""Reference snapshots (the agency directory and the procedure catalogue), the province's rows
+replaced whole each run, from the API or from the files beside the exports."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from core.warehouse import Warehouse
 from ingestion import ledger
 from ingestion.contract import Contract
 from ingestion.ledger import IngestResult, Rejection, RunCounts
+from ingestion.loader import PROVINCE, ensure_raw_columns, replace_snapshot
 from ingestion.procedures.api import ProceduresApi
 from ingestion.procedures.checks import parse_records, rejections_of
 from ingestion.procedures.contracts import (
@@ -54,9 +55,10 @@ def _replace_snapshot(
     ledger.ensure_ops_schema(warehouse)
     names = [f.name for f in contract.fields]
     columns = ", ".join(f'"{name}" varchar' for name in names)
+    ensure_raw_columns(warehouse, table, [(name, "varchar") for name in names])
     warehouse.execute(
-        f"create table if not exists {table} ({columns}, _run_id varchar not null, "
-        "_loaded_at timestamp not null)"
+        f"create table if not exists {table} ({PROVINCE} varchar not null, {columns}, "
+        "_run_id varchar not null, _loaded_at timestamp not null)"
     )
     result = IngestResult(contract.source, run_id, "running")
     ledger.start_run(warehouse, run_id, contract.source, None)
@@ -64,12 +66,8 @@ def _replace_snapshot(
         records = fetch()
         rows, rejections = _snapshot_split(records, contract)
         counts = RunCounts(read=len(records), loaded=rows.num_rows, rejected=len(rejections))
-        now = ledger.utc_now()
-        rows = rows.append_column("_run_id", pa.array([run_id] * rows.num_rows, pa.string()))
-        rows = rows.append_column("_loaded_at", pa.array([now] * rows.num_rows, pa.timestamp("us")))
         with warehouse.transaction():
-            warehouse.execute(f"delete from {table}")
-            warehouse.append(table, rows)
+            replace_snapshot(warehouse, table, rows, run_id)
             ledger.reject(warehouse, run_id, contract.source, rejections)
             ledger.add_to_run(warehouse, run_id, contract.source, counts, None)
         result.counts.add(counts)

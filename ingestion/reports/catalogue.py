@@ -1,5 +1,6 @@
 """The catalogue (``regimes.json``): the regimes and their indicators, checked and kept as
-snapshots (``raw.reports__regimes``, ``raw.reports__indicators``) replaced when they change."""
+snapshots (``raw.reports__regimes``, ``raw.reports__indicators``), the province's rows replaced
+when they change."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from core.settings import Settings
 from core.warehouse import Warehouse
 from ingestion import landing, ledger
 from ingestion.ledger import IngestResult, Rejection, RunCounts
-from ingestion.loader import SQL_TYPES
+from ingestion.loader import (
+    PROVINCE,
+    SQL_TYPES,
+    ensure_raw_columns,
+    replace_snapshot,
+    snapshot_rows,
+)
 from ingestion.reports.contracts import (
     CATALOGUE_FILE,
     INDICATOR_CONTRACT,
@@ -141,12 +148,12 @@ def read_catalogue(
 def _snapshot_ddl(warehouse: Warehouse, table: str, schema: pa.Schema, json_columns: tuple[str, ...]
                   ) -> None:  # fmt: skip
     json_type = "jsonb" if warehouse.dialect == "postgres" else "json"
-    columns = ", ".join(
-        f'"{f.name}" {json_type if f.name in json_columns else SQL_TYPES[f.type]}' for f in schema
-    )
+    types = [(f.name, json_type if f.name in json_columns else SQL_TYPES[f.type]) for f in schema]
+    ensure_raw_columns(warehouse, table, types)
+    columns = ", ".join(f'"{name}" {kind}' for name, kind in types)
     warehouse.execute(
-        f"create table if not exists {table} ({columns}, _run_id varchar not null, "
-        "_loaded_at timestamp not null)"
+        f"create table if not exists {table} ({PROVINCE} varchar not null, {columns}, "
+        "_run_id varchar not null, _loaded_at timestamp not null)"
     )
 
 
@@ -171,20 +178,10 @@ def _replace_snapshot(
     """Replace the snapshot when it changed; (rows new or changed, rows unchanged)."""
     names = [f.name for f in schema]
     new = [_canonical(r, schema, json_columns) for r in frame.select(names).iter_rows()]
-    quoted = ", ".join(f'"{n}"' for n in names)
-    current = {
-        _canonical(r, schema, json_columns)
-        for r in warehouse.fetch(f"select {quoted} from {table}")
-    }
+    current = {_canonical(r, schema, json_columns) for r in snapshot_rows(warehouse, table, names)}
     unchanged = sum(row in current for row in new)
     if set(new) != current or len(new) != len(current):
-        data = frame.select(names).to_arrow().cast(schema)
-        now = ledger.utc_now()
-        data = data.append_column("_run_id", pa.array([run_id] * data.num_rows, pa.string()))
-        data = data.append_column("_loaded_at", pa.array([now] * data.num_rows, pa.timestamp("us")))
-        warehouse.execute(f"delete from {table}")
-        if data.num_rows:
-            warehouse.append(table, data)
+        replace_snapshot(warehouse, table, frame.select(names).to_arrow().cast(schema), run_id)
     return len(new) - unchanged, unchanged
 
 

@@ -46,8 +46,9 @@ def _already_rejected(warehouse: Warehouse, file: str) -> set[tuple[str, str]]:
     prefix = ledger.dumps({"file": file})[:-1] + ","
     return set(
         warehouse.fetch(
-            "select reason, payload from ops.rejected_records where source = ? and payload like ?",
-            [SOURCE, prefix + "%"],
+            "select reason, payload from ops.rejected_records "
+            "where province_code = ? and source = ? and payload like ?",
+            [ledger.province_of(warehouse), SOURCE, prefix + "%"],
         )
     )
 

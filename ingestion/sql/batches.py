@@ -129,9 +129,9 @@ def new_rejections(
         seen.update(
             (key or "", payload)
             for key, payload in warehouse.fetch(
-                "select record_key, payload from ops.rejected_records "
-                f"where source = ? and coalesce(record_key, '') in ({placeholders})",
-                [source_id, *chunk],
+                "select record_key, payload from ops.rejected_records where province_code = ? "
+                f"and source = ? and coalesce(record_key, '') in ({placeholders})",
+                [ledger.province_of(warehouse), source_id, *chunk],
             )
         )
     fresh = []

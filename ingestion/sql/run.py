@@ -18,7 +18,7 @@ from core.warehouse import Warehouse
 from ingestion import ledger
 from ingestion.landing import land
 from ingestion.ledger import IngestResult, RunCounts
-from ingestion.loader import RawTable, load_batch
+from ingestion.loader import PROVINCE, RawTable, load_batch
 from ingestion.sql.batches import Batch, Context, new_rejections, prepare_batch
 from ingestion.sql.definitions import SqlSource
 from ingestion.sql.reading import Reader, engine_for
@@ -69,7 +69,7 @@ def _check_raw_columns(warehouse: Warehouse, table: RawTable) -> None:
         )
         if row[0] not in ("_run_id", "_loaded_at")
     ]
-    wanted = table.schema.names
+    wanted = [PROVINCE, *table.schema.names]
     if existing and existing != wanted:
         raise SourceError(
             f"{table.name} has the columns {existing} but the source now declares {wanted}: "

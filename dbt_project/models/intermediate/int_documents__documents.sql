@@ -20,7 +20,7 @@ register as (
         select
             register_versions.*,
             row_number() over (
-                partition by document_id order by sent_at desc, loaded_at desc
+                partition by province_code, document_id order by sent_at desc, loaded_at desc
             ) as version_rank
         from register_versions
     ) as ranked
@@ -35,7 +35,7 @@ messages as (
         select
             message_versions.*,
             row_number() over (
-                partition by document_id order by sent_at desc, loaded_at desc
+                partition by province_code, document_id order by sent_at desc, loaded_at desc
             ) as version_rank
         from message_versions
     ) as ranked
@@ -48,6 +48,7 @@ documents as (
     -- The register lists every outgoing document; an edXML message whose register row is
     -- missing (rejected at ingestion) still proves an electronic document.
     select
+        coalesce(register.province_code, messages.province_code) as province_code,
         coalesce(register.document_id, messages.document_id) as document_id,
         coalesce(register.sender_agency_code, messages.sender_agency_code) as sender_agency_code,
         coalesce(register.code_number, messages.code_number) as code_number,
@@ -70,7 +71,9 @@ documents as (
         coalesce(messages.is_signed, register.is_signed, false) as is_signed,
         register.document_id is not null as is_in_register
     from register
-    full outer join messages on register.document_id = messages.document_id
+    full outer join messages
+        on register.province_code = messages.province_code
+        and register.document_id = messages.document_id
 
 )
 

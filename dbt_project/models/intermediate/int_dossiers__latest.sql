@@ -11,9 +11,9 @@ versions as (
     (a join on it is several times faster than sorting every version). -#}
 newest as (
 
-    select dossier_code, max(updated_at) as updated_at
+    select province_code, dossier_code, max(updated_at) as updated_at
     from versions
-    group by dossier_code
+    group by province_code, dossier_code
 
 ),
 
@@ -22,7 +22,8 @@ latest as (
     select versions.*
     from versions
     inner join newest
-        on versions.dossier_code = newest.dossier_code
+        on versions.province_code = newest.province_code
+        and versions.dossier_code = newest.dossier_code
         and versions.updated_at = newest.updated_at
 
 )

@@ -10,6 +10,7 @@ renamed as (
 
     select
         ---------- ids
+        province_code,
         document_id,
         sender_code as sender_agency_code,
         cast(code_number as bigint) as code_number,

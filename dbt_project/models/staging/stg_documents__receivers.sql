@@ -10,6 +10,7 @@ renamed as (
 
     select
         ---------- ids
+        province_code,
         document_id,
         receiver_code as receiver_agency_code,
 

@@ -10,6 +10,7 @@ renamed as (
 
     select
         ---------- ids
+        province_code,
         document_id,
         sender_code as sender_agency_code,
         receiver_code as receiver_agency_code,

@@ -9,6 +9,7 @@ source as (
 renamed as (
 
     select
+        province_code,
         run_id,
         source as source_name,
         status,

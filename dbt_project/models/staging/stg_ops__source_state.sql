@@ -9,6 +9,7 @@ source as (
 renamed as (
 
     select
+        province_code,
         source as source_name,
         watermark,
         updated_at

@@ -10,9 +10,10 @@ renamed as (
 
     select
         ---------- ids
+        province_code,
         {{ adapter.quote('MaDinhDanh') }} as agency_code,
         {{ adapter.quote('MaDonViHanhChinh') }} as unit_code,
-        {{ adapter.quote('MaTinh') }} as province_code,
+        {{ adapter.quote('MaTinh') }} as agency_province_code,
 
         ---------- attributes
         {{ adapter.quote('TenCoQuan') }} as agency_name,

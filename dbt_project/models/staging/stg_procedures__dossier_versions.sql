@@ -10,6 +10,7 @@ renamed as (
 
     select
         ---------- ids
+        province_code,
         {{ adapter.quote('MaHoSo') }} as dossier_code,
         {{ adapter.quote('MaTTHC') }} as procedure_code,
         {{ adapter.quote('MaLinhVuc') }} as field_code,

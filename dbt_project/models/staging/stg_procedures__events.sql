@@ -10,6 +10,7 @@ renamed as (
 
     select
         ---------- ids
+        province_code,
         record_key as dossier_code,
         handler_key,
 

@@ -10,6 +10,7 @@ renamed as (
 
     select
         ---------- ids
+        province_code,
         code as indicator_code,
 
         ---------- attributes

@@ -10,6 +10,7 @@ renamed as (
 
     select
         ---------- ids
+        province_code,
         code as regime_code,
 
         ---------- attributes

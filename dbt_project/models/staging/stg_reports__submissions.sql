@@ -10,6 +10,7 @@ renamed as (
 
     select
         ---------- ids
+        province_code,
         regime_code,
         period_label,
         -- The reporting unit of the export is an agency (electronic identifier code).

@@ -23,6 +23,7 @@ final as (
 
     -- The unit an agency serves is the one in force while the agency existed.
     select
+        agencies.province_code,
         agencies.agency_code,
         agencies.agency_name,
         agencies.agency_kind,

@@ -9,6 +9,7 @@ indicators as (
 final as (
 
     select
+        province_code,
         indicator_code,
         indicator_name,
         measure_unit,

@@ -9,6 +9,7 @@ catalogue as (
 described as (
 
     select
+        province_code,
         procedure_code,
         procedure_name,
         field_code,

@@ -20,6 +20,7 @@ as_text as (
 final as (
 
     select
+        province_code,
         regime_code,
         regime_name,
         issuing_body,

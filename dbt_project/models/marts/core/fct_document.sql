@@ -21,12 +21,13 @@ agencies as (
 receipt_counts as (
 
     select
+        province_code,
         document_id,
         count(*) as receipt_count,
         sum(case when arrived_at is not null then 1 else 0 end) as arrived_count,
         sum(case when is_accepted_same_day then 1 else 0 end) as accepted_same_day_count
     from receipts
-    group by 1
+    group by 1, 2
 
 ),
 
@@ -42,7 +43,8 @@ attributed as (
         agencies.current_province_code
     from documents
     left join agencies
-        on documents.sender_agency_code = agencies.agency_code
+        on documents.province_code = agencies.province_code
+        and documents.sender_agency_code = agencies.agency_code
         and documents.promulgation_date >= coalesce(agencies.valid_from, date '0001-01-01')
         and documents.promulgation_date <= coalesce(agencies.valid_to, date '9999-12-31')
 
@@ -51,6 +53,7 @@ attributed as (
 final as (
 
     select
+        attributed.province_code,
         attributed.document_id,
         attributed.code_number,
         attributed.code_notation,
@@ -80,7 +83,9 @@ final as (
         cast(coalesce(receipt_counts.accepted_same_day_count, 0) as bigint)
             as accepted_same_day_count
     from attributed
-    left join receipt_counts on attributed.document_id = receipt_counts.document_id
+    left join receipt_counts
+        on attributed.province_code = receipt_counts.province_code
+        and attributed.document_id = receipt_counts.document_id
 
 )
 

@@ -8,7 +8,7 @@ statuses as (
 
 documents as (
 
-    select document_id, coalesce(message_sent_at, sent_at) as sent_at
+    select province_code, document_id, coalesce(message_sent_at, sent_at) as sent_at
     from {{ ref('int_documents__documents') }}
 
 ),
@@ -22,6 +22,7 @@ agencies as (
 with_sending as (
 
     select
+        statuses.province_code,
         statuses.document_id,
         statuses.receiver_agency_code,
         statuses.status_code,
@@ -29,7 +30,9 @@ with_sending as (
         statuses.status_at,
         documents.sent_at
     from statuses
-    left join documents on statuses.document_id = documents.document_id
+    left join documents
+        on statuses.province_code = documents.province_code
+        and statuses.document_id = documents.document_id
 
 ),
 
@@ -44,7 +47,8 @@ attributed as (
         agencies.current_province_code
     from with_sending
     left join agencies
-        on with_sending.receiver_agency_code = agencies.agency_code
+        on with_sending.province_code = agencies.province_code
+        and with_sending.receiver_agency_code = agencies.agency_code
         and cast(with_sending.status_at as date)
             >= coalesce(agencies.valid_from, date '0001-01-01')
         and cast(with_sending.status_at as date)
@@ -55,6 +59,7 @@ attributed as (
 compute_durations as (
 
     select
+        province_code,
         document_id,
         receiver_agency_code,
         unit_code as receiver_unit_code,

@@ -38,8 +38,12 @@ joined as (
         coalesce(procedures.is_fee_bearing, false) as is_fee_bearing_procedure,
         coalesce(procedures.requires_result_document, false) as requires_result_document
     from dossiers
-    left join clock on dossiers.dossier_code = clock.dossier_code
-    left join procedures on dossiers.procedure_code = procedures.procedure_code
+    left join clock
+        on dossiers.province_code = clock.province_code
+        and dossiers.dossier_code = clock.dossier_code
+    left join procedures
+        on dossiers.province_code = procedures.province_code
+        and dossiers.procedure_code = procedures.procedure_code
 
 ),
 

@@ -16,15 +16,16 @@ sequenced as (
 
     -- Events of a dossier in time order; a tie is ordered by status so both engines agree.
     select
+        province_code,
         dossier_code,
         status_code,
         occurred_at,
         department_code,
         row_number() over (
-            partition by dossier_code order by occurred_at, status_code
+            partition by province_code, dossier_code order by occurred_at, status_code
         ) as event_sequence,
         lead(occurred_at) over (
-            partition by dossier_code order by occurred_at, status_code
+            partition by province_code, dossier_code order by occurred_at, status_code
         ) as next_occurred_at
     from events
 
@@ -34,6 +35,7 @@ attributed as (
 
     -- Events of dossiers the warehouse does not hold (rejected at ingestion) are left out.
     select
+        sequenced.province_code,
         sequenced.dossier_code,
         cast(sequenced.event_sequence as integer) as event_sequence,
         sequenced.status_code,
@@ -56,10 +58,11 @@ attributed as (
         sequenced.department_code,
         dossiers.processing_agency_code as agency_code,
         dossiers.unit_code,
-        dossiers.unit_level,
-        dossiers.province_code
+        dossiers.unit_level
     from sequenced
-    inner join dossiers on sequenced.dossier_code = dossiers.dossier_code
+    inner join dossiers
+        on sequenced.province_code = dossiers.province_code
+        and sequenced.dossier_code = dossiers.dossier_code
 
 )
 

@@ -25,7 +25,8 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by regime_code, period_label, reporting_agency_code, indicator_code
+            partition by province_code, regime_code, period_label, reporting_agency_code,
+                indicator_code
             order by submission_version desc
         ) as version_rank
     from submissions
@@ -43,6 +44,7 @@ final as (
 
     -- Agency codes were reused in 2025: the agency holding the code at the period's end.
     select
+        latest.province_code,
         latest.regime_code,
         latest.regime_name,
         latest.period_label,
@@ -63,9 +65,12 @@ final as (
         cast(latest.submission_version as integer) as submission_version,
         latest.submitted_at
     from latest
-    left join indicators on latest.indicator_code = indicators.indicator_code
+    left join indicators
+        on latest.province_code = indicators.province_code
+        and latest.indicator_code = indicators.indicator_code
     left join agencies
-        on latest.reporting_agency_code = agencies.agency_code
+        on latest.province_code = agencies.province_code
+        and latest.reporting_agency_code = agencies.agency_code
         and latest.period_end >= coalesce(agencies.valid_from, date '0001-01-01')
         and latest.period_end <= coalesce(agencies.valid_to, date '9999-12-31')
 

@@ -22,6 +22,7 @@ reports as (
 
     -- A report is one regime, period and agency; its rows are its indicators and versions.
     select
+        province_code,
         regime_code,
         period_label,
         reporting_agency_code,
@@ -33,16 +34,17 @@ reports as (
         max(submission_version) as submission_count,
         count(distinct indicator_code) as indicator_count
     from submissions
-    group by 1, 2, 3
+    group by 1, 2, 3, 4
 
 ),
 
 horizon as (
 
-    -- The data's horizon: the last day anything was submitted. A report not submitted whose
-    -- deadline is on or after it may still come in time.
-    select cast(max(submitted_at) as date) as as_of_date
+    -- The data's horizon: the last day anything was submitted in the province. A report not
+    -- submitted whose deadline is on or after it may still come in time.
+    select province_code, cast(max(submitted_at) as date) as as_of_date
     from submissions
+    group by province_code
 
 ),
 
@@ -58,7 +60,8 @@ attributed as (
         agencies.current_province_code
     from reports
     left join agencies
-        on reports.reporting_agency_code = agencies.agency_code
+        on reports.province_code = agencies.province_code
+        and reports.reporting_agency_code = agencies.agency_code
         and reports.period_end >= coalesce(agencies.valid_from, date '0001-01-01')
         and reports.period_end <= coalesce(agencies.valid_to, date '9999-12-31')
 
@@ -80,14 +83,17 @@ classified as (
             else 'late'
         end as submission_status
     from attributed
-    cross join horizon
-    left join regimes on attributed.regime_code = regimes.regime_code
+    left join horizon on attributed.province_code = horizon.province_code
+    left join regimes
+        on attributed.province_code = regimes.province_code
+        and attributed.regime_code = regimes.regime_code
 
 ),
 
 final as (
 
     select
+        province_code,
         regime_code,
         frequency,
         period_label,

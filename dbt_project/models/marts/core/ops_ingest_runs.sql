@@ -10,6 +10,7 @@ final as (
 
     select
         run_id,
+        province_code,
         source_name,
         split_part(source_name, '.', 1) as source_system,
         status,

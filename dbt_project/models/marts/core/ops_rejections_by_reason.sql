@@ -19,10 +19,11 @@ kinds as (
 
 ),
 
-{#- Counts per source, reason and day: the reasons only, never a payload. -#}
+{#- Counts per province, source, reason and day: the reasons only, never a payload. -#}
 final as (
 
     select
+        province_code,
         source_name,
         split_part(source_name, '.', 1) as source_system,
         reason_kind,
@@ -31,7 +32,7 @@ final as (
         cast(count(*) as bigint) as rejected_count,
         cast(count(distinct run_id) as bigint) as run_count
     from kinds
-    group by 1, 2, 3, 4, 5
+    group by 1, 2, 3, 4, 5, 6
 
 )
 

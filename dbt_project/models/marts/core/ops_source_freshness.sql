@@ -18,6 +18,7 @@ state as (
 per_source as (
 
     select
+        province_code,
         source_name,
         max(started_at) as last_run_at,
         max(case when status = 'success' then finished_at end) as last_success_at,
@@ -26,7 +27,7 @@ per_source as (
         sum(rows_loaded) as rows_loaded_total,
         sum(case when status = 'failed' then 1 else 0 end) as failed_run_count
     from runs
-    group by source_name
+    group by province_code, source_name
 
 ),
 
@@ -48,6 +49,7 @@ measured as (
 final as (
 
     select
+        measured.province_code,
         measured.source_name,
         split_part(measured.source_name, '.', 1) as source_system,
         measured.last_run_at,
@@ -65,7 +67,9 @@ final as (
             else 'fresh'
         end as freshness
     from measured
-    left join state on measured.source_name = state.source_name
+    left join state
+        on measured.province_code = state.province_code
+        and measured.source_name = state.source_name
 
 )
 

@@ -8,9 +8,9 @@ documents as (
 
 agencies as (
 
-    select agency_code, max(agency_name) as agency_name
+    select province_code, agency_code, max(agency_name) as agency_name
     from {{ ref('dim_agency') }}
-    group by agency_code
+    group by province_code, agency_code
 
 ),
 
@@ -33,6 +33,7 @@ current_communes as (
 per_agency as (
 
     select
+        province_code,
         cast(date_trunc('month', sent_date) as date) as period_month,
         sender_agency_code,
         unit_key,
@@ -44,13 +45,14 @@ per_agency as (
         sum(receipt_count) as receipt_count,
         sum(accepted_same_day_count) as accepted_same_day_count
     from documents
-    group by 1, 2, 3
+    group by 1, 2, 3, 4
 
 ),
 
 final as (
 
     select
+        per_agency.province_code,
         per_agency.period_month,
         per_agency.sender_agency_code as agency_code,
         coalesce(agencies.agency_name, per_agency.sender_agency_code) as agency_name,
@@ -70,7 +72,9 @@ final as (
     from per_agency
     inner join units on per_agency.unit_key = units.unit_key
     left join current_communes on per_agency.unit_key = current_communes.recorded_unit_key
-    left join agencies on per_agency.sender_agency_code = agencies.agency_code
+    left join agencies
+        on per_agency.province_code = agencies.province_code
+        and per_agency.sender_agency_code = agencies.agency_code
 
 )
 

@@ -8,9 +8,9 @@ receipts as (
 
 agencies as (
 
-    select agency_code, max(agency_name) as agency_name
+    select province_code, agency_code, max(agency_name) as agency_name
     from {{ ref('dim_agency') }}
-    group by agency_code
+    group by province_code, agency_code
 
 ),
 
@@ -33,6 +33,7 @@ current_communes as (
 per_receiver as (
 
     select
+        province_code,
         cast(date_trunc('month', sent_at) as date) as period_month,
         receiver_agency_code,
         unit_key,
@@ -44,13 +45,14 @@ per_receiver as (
             then {{ hours_between('sent_at', 'accepted_at') }} else 0 end)
             as hours_to_accept_sum
     from receipts
-    group by 1, 2, 3
+    group by 1, 2, 3, 4
 
 ),
 
 final as (
 
     select
+        per_receiver.province_code,
         per_receiver.period_month,
         per_receiver.receiver_agency_code as agency_code,
         coalesce(agencies.agency_name, per_receiver.receiver_agency_code) as agency_name,
@@ -68,7 +70,9 @@ final as (
     from per_receiver
     left join units on per_receiver.unit_key = units.unit_key
     left join current_communes on per_receiver.unit_key = current_communes.recorded_unit_key
-    left join agencies on per_receiver.receiver_agency_code = agencies.agency_code
+    left join agencies
+        on per_receiver.province_code = agencies.province_code
+        and per_receiver.receiver_agency_code = agencies.agency_code
 
 )
 

@@ -25,7 +25,7 @@ scored_definitions as (
 
 unit_months as (
 
-    select distinct period_month, unit_code, unit_name, unit_level
+    select distinct period_month, unit_code, unit_name, unit_level, province_code
     from kpis
     where kpi_code like '766.%'
 
@@ -38,6 +38,7 @@ indicator_rows as (
         unit_months.unit_code,
         unit_months.unit_name,
         unit_months.unit_level,
+        unit_months.province_code,
         scored_definitions.kpi_group,
         scored_definitions.kpi_group_name,
         scored_definitions.group_max_points,
@@ -100,6 +101,7 @@ final as (
         unit_code,
         unit_name,
         unit_level,
+        province_code,
         kpi_group,
         kpi_group_name,
         kpi_code,

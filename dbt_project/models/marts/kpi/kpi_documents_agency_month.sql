@@ -23,6 +23,7 @@ calendar as (
 sent as (
 
     select
+        documents.province_code,
         calendar.month_start as period_month,
         documents.sender_agency_code as agency_code,
         agencies.agency_name,
@@ -34,7 +35,8 @@ sent as (
     from documents
     inner join calendar on documents.sent_date = calendar.date_day
     left join agencies
-        on documents.sender_agency_code = agencies.agency_code
+        on documents.province_code = agencies.province_code
+        and documents.sender_agency_code = agencies.agency_code
         and documents.sent_date >= coalesce(agencies.valid_from, date '0001-01-01')
         and documents.sent_date <= coalesce(agencies.valid_to, date '9999-12-31')
     where not coalesce(documents.is_secret, false)
@@ -44,6 +46,7 @@ sent as (
 final as (
 
     select
+        province_code,
         period_month,
         agency_code,
         coalesce(max(agency_name), agency_code) as agency_name,
@@ -61,7 +64,7 @@ final as (
         {{ safe_rate('sum(coalesce(accepted_same_day_count, 0))',
                      'sum(coalesce(receipt_count, 0))') }} as same_day_acceptance_rate
     from sent
-    group by 1, 2
+    group by 1, 2, 3
 
 )
 

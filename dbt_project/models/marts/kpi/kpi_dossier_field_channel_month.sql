@@ -26,9 +26,9 @@ calendar as (
 
 fields as (
 
-    select field_code, min(field_name) as field_name
+    select province_code, field_code, min(field_name) as field_name
     from procedures
-    group by 1
+    group by 1, 2
 
 ),
 
@@ -37,6 +37,7 @@ fields as (
 received as (
 
     select
+        dossiers.province_code,
         calendar.month_start as period_month,
         dossiers.unit_key,
         dossiers.field_code,
@@ -54,6 +55,7 @@ received as (
 finished as (
 
     select
+        dossiers.province_code,
         calendar.month_start as period_month,
         dossiers.unit_key,
         dossiers.field_code,
@@ -83,6 +85,7 @@ events as (
 restated as (
 
     select
+        events.province_code,
         events.period_month,
         current_units.current_unit_key as unit_key,
         coalesce(events.field_code, 'unknown') as field_code,
@@ -93,13 +96,14 @@ restated as (
         sum(events.finished_late * current_units.weight) as finished_late
     from events
     inner join current_units on events.unit_key = current_units.recorded_unit_key
-    group by 1, 2, 3, 4
+    group by 1, 2, 3, 4, 5
 
 ),
 
 final as (
 
     select
+        restated.province_code,
         restated.period_month,
         current_units.current_unit_code as unit_code,
         current_units.current_unit_name as unit_name,
@@ -118,7 +122,9 @@ final as (
         from current_units
     ) as current_units
         on restated.unit_key = current_units.current_unit_key
-    left join fields on restated.field_code = fields.field_code
+    left join fields
+        on restated.province_code = fields.province_code
+        and restated.field_code = fields.field_code
 
 )
 

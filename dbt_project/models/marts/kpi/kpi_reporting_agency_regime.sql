@@ -23,6 +23,7 @@ agencies as (
 due as (
 
     select
+        submissions.province_code,
         submissions.period_month,
         submissions.reporting_agency_code as agency_code,
         agencies.agency_name,
@@ -33,7 +34,8 @@ due as (
         submissions.days_late
     from submissions
     left join agencies
-        on submissions.reporting_agency_code = agencies.agency_code
+        on submissions.province_code = agencies.province_code
+        and submissions.reporting_agency_code = agencies.agency_code
         and submissions.deadline_date >= coalesce(agencies.valid_from, date '0001-01-01')
         and submissions.deadline_date <= coalesce(agencies.valid_to, date '9999-12-31')
     where submissions.is_due
@@ -43,6 +45,7 @@ due as (
 final as (
 
     select
+        due.province_code,
         due.period_month,
         due.agency_code,
         coalesce(max(due.agency_name), due.agency_code) as agency_name,
@@ -58,8 +61,10 @@ final as (
             as on_time_rate,
         cast(avg(due.days_late) as {{ type_double() }}) as average_days_late
     from due
-    left join regimes on due.regime_code = regimes.regime_code
-    group by due.period_month, due.agency_code, due.regime_code
+    left join regimes
+        on due.province_code = regimes.province_code
+        and due.regime_code = regimes.regime_code
+    group by due.province_code, due.period_month, due.agency_code, due.regime_code
 
 )
 

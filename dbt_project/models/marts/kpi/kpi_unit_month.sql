@@ -116,7 +116,8 @@ named as (
         cast(combined.denominator as {{ type_double() }}) as denominator,
         {{ safe_rate('combined.numerator', 'combined.denominator') }} as rate,
         combined.boundaries,
-        units.unit_key
+        units.unit_key,
+        units.current_province_code as province_code
     from combined
     left join names on combined.kpi_code = names.kpi_code
     inner join units on combined.unit_key = units.unit_key

@@ -21,9 +21,9 @@ procedures as (
 agencies as (
 
     -- One name per agency code (an agency keeps its name across its validity periods).
-    select agency_code, max(agency_name) as agency_name
+    select province_code, agency_code, max(agency_name) as agency_name
     from {{ ref('dim_agency') }}
-    group by agency_code
+    group by province_code, agency_code
 
 ),
 
@@ -46,6 +46,7 @@ current_communes as (
 received as (
 
     select
+        province_code,
         cast(date_trunc('month', received_date) as date) as period_month,
         unit_key, agency_code, field_code, procedure_code,
         count(*) as received_count,
@@ -61,13 +62,14 @@ received as (
         0 as open_at_month_end, 0 as overdue_at_month_end
     from dossiers
     where is_received
-    group by 1, 2, 3, 4, 5
+    group by 1, 2, 3, 4, 5, 6
 
 ),
 
 finished as (
 
     select
+        province_code,
         cast(date_trunc('month', clock_end_date) as date) as period_month,
         unit_key, agency_code, field_code, procedure_code,
         0, 0, 0, 0, 0, 0, 0,
@@ -79,13 +81,14 @@ finished as (
         0, 0
     from dossiers
     where is_received and is_clock_ended and clock_end_date is not null
-    group by 1, 2, 3, 4, 5
+    group by 1, 2, 3, 4, 5, 6
 
 ),
 
 backlog as (
 
     select
+        dossiers.province_code,
         dossier_months.period_month,
         dossiers.unit_key, dossiers.agency_code, dossiers.field_code, dossiers.procedure_code,
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -93,9 +96,11 @@ backlog as (
         sum(case when dossier_months.used_working_days > dossier_months.allowed_working_days
             then 1 else 0 end)
     from dossier_months
-    inner join dossiers on dossier_months.dossier_code = dossiers.dossier_code
+    inner join dossiers
+        on dossier_months.province_code = dossiers.province_code
+        and dossier_months.dossier_code = dossiers.dossier_code
     where not dossier_months.is_clock_ended
-    group by 1, 2, 3, 4, 5
+    group by 1, 2, 3, 4, 5, 6
 
 ),
 
@@ -112,7 +117,7 @@ events as (
 totals as (
 
     select
-        period_month, unit_key, agency_code, field_code, procedure_code,
+        province_code, period_month, unit_key, agency_code, field_code, procedure_code,
         sum(received_count) as received_count,
         sum(received_online) as received_online,
         sum(received_in_person) as received_in_person,
@@ -128,13 +133,14 @@ totals as (
         sum(open_at_month_end) as open_at_month_end,
         sum(overdue_at_month_end) as overdue_at_month_end
     from events
-    group by 1, 2, 3, 4, 5
+    group by 1, 2, 3, 4, 5, 6
 
 ),
 
 final as (
 
     select
+        totals.province_code,
         totals.period_month,
         totals.unit_key,
         units.unit_code,
@@ -165,8 +171,12 @@ final as (
     from totals
     inner join units on totals.unit_key = units.unit_key
     left join current_communes on totals.unit_key = current_communes.recorded_unit_key
-    left join agencies on totals.agency_code = agencies.agency_code
-    left join procedures on totals.procedure_code = procedures.procedure_code
+    left join agencies
+        on totals.province_code = agencies.province_code
+        and totals.agency_code = agencies.agency_code
+    left join procedures
+        on totals.province_code = procedures.province_code
+        and totals.procedure_code = procedures.procedure_code
 
 )
 

@@ -14,9 +14,13 @@ regimes as (
 
 agencies as (
 
-    select agency_code, max(agency_name) as agency_name, max(current_commune_code) as current_commune_code
+    select
+        province_code,
+        agency_code,
+        max(agency_name) as agency_name,
+        max(current_commune_code) as current_commune_code
     from {{ ref('dim_agency') }}
-    group by agency_code
+    group by province_code, agency_code
 
 ),
 
@@ -31,6 +35,7 @@ units as (
 per_agency as (
 
     select
+        province_code,
         period_month,
         regime_code,
         reporting_agency_code,
@@ -43,13 +48,14 @@ per_agency as (
         sum(case when submission_status = 'pending' then 1 else 0 end) as pending_count,
         sum(coalesce(days_late, 0)) as days_late_sum
     from reports
-    group by 1, 2, 3, 4
+    group by 1, 2, 3, 4, 5
 
 ),
 
 final as (
 
     select
+        per_agency.province_code,
         per_agency.period_month,
         per_agency.regime_code,
         coalesce(regimes.regime_name, per_agency.regime_code) as regime_name,
@@ -69,8 +75,12 @@ final as (
         cast(per_agency.pending_count as bigint) as pending_count,
         cast(per_agency.days_late_sum as bigint) as days_late_sum
     from per_agency
-    left join regimes on per_agency.regime_code = regimes.regime_code
-    left join agencies on per_agency.reporting_agency_code = agencies.agency_code
+    left join regimes
+        on per_agency.province_code = regimes.province_code
+        and per_agency.regime_code = regimes.regime_code
+    left join agencies
+        on per_agency.province_code = agencies.province_code
+        and per_agency.reporting_agency_code = agencies.agency_code
     left join units on per_agency.unit_key = units.unit_key
 
 )

@@ -8,7 +8,7 @@ receivers as (
 
 documents as (
 
-    select document_id, message_sent_at, promulgation_date
+    select province_code, document_id, message_sent_at, promulgation_date
     from {{ ref('int_documents__documents') }}
     where is_electronic
 
@@ -31,6 +31,7 @@ current_receivers as (
     -- Only the receivers of the document's current message version (receivers are kept per
     -- message version, keyed by its sending time).
     select
+        receivers.province_code,
         receivers.document_id,
         receivers.receiver_agency_code,
         receivers.receiver_position,
@@ -38,7 +39,8 @@ current_receivers as (
         documents.promulgation_date
     from receivers
     inner join documents
-        on receivers.document_id = documents.document_id
+        on receivers.province_code = documents.province_code
+        and receivers.document_id = documents.document_id
         and receivers.sent_at = documents.message_sent_at
 
 ),
@@ -47,6 +49,7 @@ status_times as (
 
     -- The first time each stage was reported per receipt (a status sent again counts once).
     select
+        province_code,
         document_id,
         receiver_agency_code,
         min(case when status_code = '01' then status_at end) as arrived_at,
@@ -56,7 +59,7 @@ status_times as (
         min(case when status_code = '05' then status_at end) as in_process_at,
         min(case when status_code = '06' then status_at end) as completed_at
     from statuses
-    group by 1, 2
+    group by 1, 2, 3
 
 ),
 
@@ -72,7 +75,8 @@ attributed as (
         agencies.current_province_code
     from current_receivers
     left join agencies
-        on current_receivers.receiver_agency_code = agencies.agency_code
+        on current_receivers.province_code = agencies.province_code
+        and current_receivers.receiver_agency_code = agencies.agency_code
         and current_receivers.promulgation_date
             >= coalesce(agencies.valid_from, date '0001-01-01')
         and current_receivers.promulgation_date
@@ -83,6 +87,7 @@ attributed as (
 compute_booleans as (
 
     select
+        attributed.province_code,
         attributed.document_id,
         attributed.receiver_agency_code,
         attributed.receiver_position,
@@ -103,7 +108,8 @@ compute_booleans as (
             as is_accepted_same_day
     from attributed
     left join status_times
-        on attributed.document_id = status_times.document_id
+        on attributed.province_code = status_times.province_code
+        and attributed.document_id = status_times.document_id
         and attributed.receiver_agency_code = status_times.receiver_agency_code
 
 )

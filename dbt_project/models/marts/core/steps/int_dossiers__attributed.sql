@@ -19,11 +19,11 @@ attributed as (
         dossiers.*,
         agencies.unit_code,
         agencies.unit_key,
-        agencies.unit_level,
-        agencies.current_province_code as province_code
+        agencies.unit_level
     from dossiers
     left join agencies
-        on dossiers.processing_agency_code = agencies.agency_code
+        on dossiers.province_code = agencies.province_code
+        and dossiers.processing_agency_code = agencies.agency_code
         and cast(dossiers.received_at as date)
             >= coalesce(agencies.valid_from, date '0001-01-01')
         and cast(dossiers.received_at as date)

@@ -33,6 +33,7 @@ calendar as (
 end_events as (
 
     select
+        province_code,
         dossier_code,
         min(case when status_code = 9 then occurred_at end) as done_at,
         min(case when status_code = 10 then occurred_at end) as result_returned_at,
@@ -42,7 +43,7 @@ end_events as (
         cast(sum(case when status_code = 5 then 1 else 0 end) as integer)
             as supplement_request_count
     from events
-    group by dossier_code
+    group by province_code, dossier_code
 
 ),
 
@@ -52,6 +53,7 @@ end_events as (
 clock_end as (
 
     select
+        dossiers.province_code,
         dossiers.dossier_code,
         cast(dossiers.received_at as date) as received_date,
         cast(dossiers.due_at as date) as due_date,
@@ -81,7 +83,9 @@ clock_end as (
         end as clock_end_reason,
         coalesce(end_events.supplement_request_count, 0) as supplement_request_count
     from dossiers
-    left join end_events on dossiers.dossier_code = end_events.dossier_code
+    left join end_events
+        on dossiers.province_code = end_events.province_code
+        and dossiers.dossier_code = end_events.dossier_code
 
 ),
 
@@ -93,7 +97,7 @@ measured as (
         cast(clock_end.clock_ended_at as date) as clock_end_date,
         coalesce(cast(clock_end.clock_ended_at as date), as_of.as_of_date) as measured_on
     from clock_end
-    cross join as_of
+    inner join as_of on clock_end.province_code = as_of.province_code
 
 ),
 
@@ -101,6 +105,7 @@ paused as (
 
     -- Working days waiting for the applicant, up to the end of the clock (or the data's last day).
     select
+        measured.province_code,
         measured.dossier_code,
         cast(sum(
             case
@@ -111,15 +116,18 @@ paused as (
             end
         ) as integer) as supplement_working_days
     from measured
-    inner join episodes on measured.dossier_code = episodes.dossier_code
+    inner join episodes
+        on measured.province_code = episodes.province_code
+        and measured.dossier_code = episodes.dossier_code
     left join calendar as measured_day on measured.measured_on = measured_day.date_day
-    group by measured.dossier_code
+    group by measured.province_code, measured.dossier_code
 
 ),
 
 ordinals as (
 
     select
+        measured.province_code,
         measured.dossier_code,
         measured.received_date,
         measured.due_date,
@@ -133,7 +141,9 @@ ordinals as (
         due_day.working_day_ordinal as due_working_day_ordinal,
         measured_day.working_day_ordinal as measured_working_day_ordinal
     from measured
-    left join paused on measured.dossier_code = paused.dossier_code
+    left join paused
+        on measured.province_code = paused.province_code
+        and measured.dossier_code = paused.dossier_code
     left join calendar as received_day on measured.received_date = received_day.date_day
     left join calendar as due_day on measured.due_date = due_day.date_day
     left join calendar as measured_day on measured.measured_on = measured_day.date_day

@@ -16,6 +16,7 @@ requests as (
 
     -- A supplement request (5) stops the clock until the dossier's next event.
     select
+        province_code,
         dossier_code,
         event_sequence,
         occurred_at as started_at,
@@ -30,6 +31,7 @@ requests as (
 counted as (
 
     select
+        requests.province_code,
         requests.dossier_code,
         requests.event_sequence,
         requests.started_at,

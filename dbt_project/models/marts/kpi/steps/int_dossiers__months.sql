@@ -42,21 +42,31 @@ received as (
 
 ),
 
-{#- Months from the first reception to the data's last day; a month is measured on its last
-    day, the current one on the data's last day. -#}
+first_received as (
+
+    select province_code, min(received_date) as first_received_date
+    from received
+    group by province_code
+
+),
+
+{#- Each province's months from its first reception to its data's last day; a month is
+    measured on its last day, the current one on the data's last day. -#}
 periods as (
 
     select
+        as_of.province_code,
         calendar.month_start as period_month,
         calendar.date_day as period_measured_on,
         calendar.working_day_ordinal as period_measured_working_day_ordinal
     from calendar
     cross join as_of
+    inner join first_received on as_of.province_code = first_received.province_code
     where calendar.date_day = case
         when calendar.month_end < as_of.as_of_date then calendar.month_end
         else as_of.as_of_date
     end
-        and calendar.month_end >= (select min(received_date) from received)
+        and calendar.month_end >= first_received.first_received_date
         and calendar.month_start <= as_of.as_of_date
 
 ),
@@ -89,7 +99,8 @@ dossier_months as (
         received.due_working_day_ordinal
     from received
     inner join periods
-        on periods.period_month <= coalesce(received.clock_end_date, periods.period_measured_on)
+        on received.province_code = periods.province_code
+        and periods.period_month <= coalesce(received.clock_end_date, periods.period_measured_on)
         and periods.period_measured_on >= received.received_date
 
 ),
@@ -98,6 +109,7 @@ paused as (
 
     -- Supplement time up to the day the month measures the dossier on.
     select
+        dossier_months.province_code,
         dossier_months.dossier_code,
         dossier_months.period_month,
         cast(sum(
@@ -110,8 +122,10 @@ paused as (
             end
         ) as integer) as supplement_working_days
     from dossier_months
-    inner join episodes on dossier_months.dossier_code = episodes.dossier_code
-    group by dossier_months.dossier_code, dossier_months.period_month
+    inner join episodes
+        on dossier_months.province_code = episodes.province_code
+        and dossier_months.dossier_code = episodes.dossier_code
+    group by dossier_months.province_code, dossier_months.dossier_code, dossier_months.period_month
 
 ),
 
@@ -136,7 +150,8 @@ judged as (
             as allowed_working_days
     from dossier_months
     left join paused
-        on dossier_months.dossier_code = paused.dossier_code
+        on dossier_months.province_code = paused.province_code
+        and dossier_months.dossier_code = paused.dossier_code
         and dossier_months.period_month = paused.period_month
 
 ),

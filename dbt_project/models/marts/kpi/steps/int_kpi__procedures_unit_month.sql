@@ -88,13 +88,15 @@ in_process as (
 
 catalogue as (
 
-    -- 766.3.1 and 766.3.2: the province's catalogue, for every month it has dossiers.
+    -- 766.3.1 and 766.3.2: each province's catalogue, for every month it has dossiers.
     select
+        province_code,
         cast(sum(case when is_online_service then 1 else 0 end) as bigint) as online_count,
         cast(sum(case when is_full_process_online then 1 else 0 end) as bigint)
             as full_process_count,
         count(*) as procedure_count
     from procedures
+    group by province_code
 
 ),
 
@@ -129,7 +131,7 @@ indicators as (
         province_months.unit_key, 'province', province_months.current_province_code, '766.3.1', catalogue.online_count,
         catalogue.procedure_count
     from province_months
-    cross join catalogue
+    inner join catalogue on province_months.current_province_code = catalogue.province_code
     where catalogue.procedure_count > 0
 
     union all
@@ -138,7 +140,7 @@ indicators as (
         province_months.unit_key, 'province', province_months.current_province_code, '766.3.2', catalogue.full_process_count,
         catalogue.procedure_count
     from province_months
-    cross join catalogue
+    inner join catalogue on province_months.current_province_code = catalogue.province_code
     where catalogue.procedure_count > 0
 
     union all
