@@ -67,6 +67,8 @@ MARTS = {
     "kpi_targets": NATIONAL,
     "kpi_766_indicators": NATIONAL,
 }
+#: The provinces side by side (marts/national): a province's own warehouse ranks itself alone.
+SIDE_BY_SIDE = {"kpi_766_province_ranking", "kpi_targets_national_month"}
 Rows = list[tuple[object, ...]]
 
 
@@ -81,7 +83,7 @@ def province_rows(settings: Settings, code: str) -> dict[str, Rows]:
             )
         }
         # Every mart is compared, but the data team's (ops_*: runs, times).
-        assert tables - set(MARTS) == {t for t in tables if t.startswith("ops_")}
+        assert tables - set(MARTS) - SIDE_BY_SIDE == {t for t in tables if t.startswith("ops_")}
         rows = {}
         for name, where in MARTS.items():
             query = f"select * from marts.{name} {'where ' + where if where else ''} order by all"
@@ -154,6 +156,7 @@ def test_the_national_warehouse_holds_each_province_as_its_own_warehouse_does(
     assert [c for (c,) in scored] == province_codes()
     assert [c for (c,) in raw] == province_codes()
     assert runs == [(34,)]
+    check_the_ranking(national)
     national_rows = {code: province_rows(national, code) for code in COMPARED}
 
     for code in COMPARED:
@@ -168,3 +171,37 @@ def test_the_national_warehouse_holds_each_province_as_its_own_warehouse_does(
         differing = [name for name in MARTS if not same(own[name], national_rows[code][name])]
         assert not differing, f"{code}: {differing} differ from its own warehouse"
         assert own["fct_dossier"] and own["fct_document"] and own["fct_report_submission"]
+
+
+def check_the_ranking(national: Settings) -> None:
+    """Every month ranks the 34 provinces by total points (ties share a rank, the next rank
+    skips), and the country's rate is the provinces' numerators over their denominators."""
+    with session(national) as warehouse:
+        ranking = warehouse.fetch(
+            "select period_month, province_code, national_rank, provinces_ranked, total_points"
+            " from marts.kpi_766_province_ranking order by period_month, national_rank"
+        )
+        scores = warehouse.fetch(
+            "select distinct period_month, unit_code, total_points"
+            " from marts.kpi_766_score_unit_month where unit_level = 'province'"
+        )
+        national_rates = warehouse.fetch(
+            "select period_month, kpi_code, provinces_reporting, numerator, denominator"
+            " from marts.kpi_targets_national_month"
+        )
+        provincial = warehouse.fetch(
+            "select period_month, kpi_code, count(*), sum(numerator), sum(denominator)"
+            " from marts.kpi_targets_province_month group by all"
+        )
+    months = {month for month, *_ in ranking}
+    assert months
+    assert {(m, c, round(t, 9)) for m, c, _, _, t in ranking} == {
+        (m, c, round(t, 9)) for m, c, t in scores
+    }
+    for month in months:
+        rows = [r for r in ranking if r[0] == month]
+        assert sorted(code for _, code, *_ in rows) == province_codes()
+        assert {ranked for *_, ranked, _ in rows} == {34}
+        for _, _, rank, _, points in rows:  # rank = 1 + provinces with more points
+            assert rank == 1 + sum(1 for *_, other in rows if round(other, 4) > round(points, 4))
+    assert sorted(national_rates) == sorted(provincial)
