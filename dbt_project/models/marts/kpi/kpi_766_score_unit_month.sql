@@ -101,7 +101,6 @@ final as (
         unit_code,
         unit_name,
         unit_level,
-        province_code,
         kpi_group,
         kpi_group_name,
         kpi_code,
@@ -119,7 +118,8 @@ final as (
         cast(coalesce(total_points, 0) as {{ type_double() }}) as total_points,
         cast(total_points_measured as {{ type_double() }}) as total_points_measured,
         cast(100 * coalesce(total_points, 0) / nullif(total_points_measured, 0)
-            as {{ type_double() }}) as index_on_measured
+            as {{ type_double() }}) as index_on_measured,
+        province_code
     from with_totals
 
 )
