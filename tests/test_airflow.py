@@ -366,7 +366,7 @@ def test_a_failing_dbt_test_stops_publishing_and_alerts(
     received.wait()
     (post,) = received.posts
     assert post["task_id"] == "build" and post["source"] == "warehouse"
-    assert "unique_stg_reports__regimes" in post["reason"]
+    assert "unique_combination_stg_reports__regimes_province_code__regime_code" in post["reason"]
 
 
 def test_a_source_error_is_retried_then_succeeds(

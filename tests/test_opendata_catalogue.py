@@ -48,6 +48,7 @@ EXPECTED = {
     "bang-chuyen-doi-don-vi-hanh-chinh-2025",
     "danh-muc-don-vi-hanh-chinh-hien-hanh",
     "tien-do-muc-tieu-chinh-quyen-so-2025-2030",
+    "xep-hang-chi-so-766-cac-tinh-thanh-pho",
 }
 
 

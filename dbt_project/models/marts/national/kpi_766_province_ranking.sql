@@ -31,14 +31,15 @@ province_months as (
 ),
 
 {#- As the national public-service portal ranks them: by total points, highest first, equal
-    totals sharing a rank. Rounded first so that the last bits of a float sum, which differ
-    between engines, never split a tie. -#}
+    totals sharing a rank. Compared at four decimals so that the last bits of a float sum,
+    which differ between engines, never split a tie (a decimal: PostgreSQL has no round of
+    a double to places). -#}
 ranked as (
 
     select
         *,
         rank() over (
-            partition by period_month order by round(total_points, 4) desc
+            partition by period_month order by cast(total_points as decimal(12, 4)) desc
         ) as national_rank,
         count(*) over (partition by period_month) as provinces_ranked,
         avg(total_points) over (partition by period_month) as national_mean_points
